@@ -1,0 +1,198 @@
+package v1beta2
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// PortNumber is a TCP port, 1..65535.
+type PortNumber int64
+
+// PortProtocol is a listener protocol: grpc, http, http2 or tcp.
+type PortProtocol string
+
+const (
+	ProtocolGRPC  PortProtocol = "grpc"
+	ProtocolHTTP  PortProtocol = "http"
+	ProtocolHTTP2 PortProtocol = "http2"
+	ProtocolTCP   PortProtocol = "tcp"
+)
+
+// PortMapping is a listener's port and protocol.
+type PortMapping struct {
+	Port     PortNumber   `json:"port"`
+	Protocol PortProtocol `json:"protocol"`
+}
+
+// DurationUnit is s or ms.
+type DurationUnit string
+
+const (
+	DurationUnitS  DurationUnit = "s"
+	DurationUnitMS DurationUnit = "ms"
+)
+
+// Duration is App Mesh's {unit, value} duration.
+type Duration struct {
+	Unit  DurationUnit `json:"unit"`
+	Value int64        `json:"value"`
+}
+
+// MatchRange matches an integer value in [Start, End).
+type MatchRange struct {
+	Start int64 `json:"start"`
+	End   int64 `json:"end"`
+}
+
+// HeaderMatchMethod is a union: exactly one matcher is meant to be set.
+type HeaderMatchMethod struct {
+	Exact  *string     `json:"exact,omitempty"`
+	Range  *MatchRange `json:"range,omitempty"`
+	Regex  *string     `json:"regex,omitempty"`
+	Prefix *string     `json:"prefix,omitempty"`
+	Suffix *string     `json:"suffix,omitempty"`
+}
+
+// HTTPPathMatch matches the whole path exactly or by a regular expression.
+type HTTPPathMatch struct {
+	Exact *string `json:"exact,omitempty"`
+	Regex *string `json:"regex,omitempty"`
+}
+
+// QueryMatchMethod matches a query parameter's value.
+type QueryMatchMethod struct {
+	Exact *string `json:"exact,omitempty"`
+}
+
+// HTTPQueryParameters matches a query parameter by name and, optionally, value.
+type HTTPQueryParameters struct {
+	Name  *string           `json:"name"`
+	Match *QueryMatchMethod `json:"match,omitempty"`
+}
+
+// HTTPHeader matches one request header (GatewayRoute and Route alike).
+type HTTPHeader struct {
+	Name   string             `json:"name"`
+	Match  *HeaderMatchMethod `json:"match,omitempty"`
+	Invert *bool              `json:"invert,omitempty"`
+}
+
+// GRPCMetadata matches one gRPC metadata entry (a request header).
+type GRPCMetadata struct {
+	Name   string             `json:"name"`
+	Match  *HeaderMatchMethod `json:"match,omitempty"`
+	Invert *bool              `json:"invert,omitempty"`
+}
+
+// HTTPTimeout bounds a request and its idle time.
+type HTTPTimeout struct {
+	PerRequest *Duration `json:"perRequest,omitempty"`
+	Idle       *Duration `json:"idle,omitempty"`
+}
+
+// GRPCTimeout bounds a gRPC call and its idle time.
+type GRPCTimeout struct {
+	PerRequest *Duration `json:"perRequest,omitempty"`
+	Idle       *Duration `json:"idle,omitempty"`
+}
+
+// TCPTimeout bounds a connection's idle time.
+type TCPTimeout struct {
+	Idle *Duration `json:"idle,omitempty"`
+}
+
+// TCPConnectionPool limits TCP connections.
+type TCPConnectionPool struct {
+	MaxConnections int64 `json:"maxConnections"`
+}
+
+// HTTPConnectionPool limits HTTP/1.1 connections and queued requests.
+type HTTPConnectionPool struct {
+	MaxConnections     int64  `json:"maxConnections"`
+	MaxPendingRequests *int64 `json:"maxPendingRequests,omitempty"`
+}
+
+// HTTP2ConnectionPool limits concurrent HTTP/2 requests.
+type HTTP2ConnectionPool struct {
+	MaxRequests int64 `json:"maxRequests"`
+}
+
+// GRPCConnectionPool limits concurrent gRPC requests.
+type GRPCConnectionPool struct {
+	MaxRequests int64 `json:"maxRequests"`
+}
+
+// SubjectAlternativeNameMatchers lists the accepted SANs.
+type SubjectAlternativeNameMatchers struct {
+	Exact []string `json:"exact"`
+}
+
+// SubjectAlternativeNames restricts peer certificates to these SANs.
+type SubjectAlternativeNames struct {
+	Match *SubjectAlternativeNameMatchers `json:"match"`
+}
+
+// MeshReference names a Mesh; UID is set by the system only.
+type MeshReference struct {
+	Name string    `json:"name"`
+	UID  types.UID `json:"uid,omitempty"`
+}
+
+// VirtualGatewayReference names a VirtualGateway. An empty namespace means
+// the referencing object's namespace.
+type VirtualGatewayReference struct {
+	Namespace *string   `json:"namespace,omitempty"`
+	Name      string    `json:"name"`
+	UID       types.UID `json:"uid,omitempty"`
+}
+
+// VirtualNodeReference names a VirtualNode. An empty namespace means the
+// referencing object's namespace.
+type VirtualNodeReference struct {
+	Namespace *string `json:"namespace,omitempty"`
+	Name      string  `json:"name"`
+}
+
+// VirtualServiceReference names a VirtualService. An empty namespace means
+// the referencing object's namespace.
+type VirtualServiceReference struct {
+	Namespace *string `json:"namespace,omitempty"`
+	Name      string  `json:"name"`
+}
+
+// VirtualRouterReference names a VirtualRouter. An empty namespace means the
+// referencing object's namespace.
+type VirtualRouterReference struct {
+	Namespace *string `json:"namespace,omitempty"`
+	Name      string  `json:"name"`
+}
+
+// BackendGroupReference names a BackendGroup.
+type BackendGroupReference struct {
+	Namespace *string `json:"namespace,omitempty"`
+	Name      string  `json:"name"`
+}
+
+// Condition is the one condition App Mesh writes per object
+// (MeshActive, VirtualGatewayActive, ...).
+type Condition struct {
+	Type               string       `json:"type"`
+	Status             string       `json:"status"`
+	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
+	Reason             *string      `json:"reason,omitempty"`
+	Message            *string      `json:"message,omitempty"`
+}
+
+// Status is the status every kind carries. ARN holds whichever of
+// meshARN, virtualGatewayARN, ... the object was exported with.
+type Status struct {
+	MeshARN            *string           `json:"meshARN,omitempty"`
+	VirtualGatewayARN  *string           `json:"virtualGatewayARN,omitempty"`
+	GatewayRouteARN    *string           `json:"gatewayRouteARN,omitempty"`
+	VirtualServiceARN  *string           `json:"virtualServiceARN,omitempty"`
+	VirtualRouterARN   *string           `json:"virtualRouterARN,omitempty"`
+	VirtualNodeARN     *string           `json:"virtualNodeARN,omitempty"`
+	RouteARNs          map[string]string `json:"routeARNs,omitempty"`
+	Conditions         []Condition       `json:"conditions,omitempty"`
+	ObservedGeneration *int64            `json:"observedGeneration,omitempty"`
+}
