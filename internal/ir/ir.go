@@ -12,7 +12,7 @@ import (
 
 // Config is everything compile produced from one resource set.
 type Config struct {
-	Gateways []*Gateway                `json:"gateways"`
+	Gateways []*Gateway                 `json:"gateways"`
 	Services map[string]*VirtualService `json:"virtualServices"`
 	Routers  map[string]*VirtualRouter  `json:"virtualRouters"`
 	Nodes    map[string]*VirtualNode    `json:"virtualNodes"`
