@@ -256,3 +256,7 @@ func (r *Regexp) UnmarshalJSON(b []byte) error {
 	*r = *c
 	return nil
 }
+
+// ReasonInvalid is the status reason of an object left out of the config
+// because it failed validation.
+const ReasonInvalid = "Invalid"
