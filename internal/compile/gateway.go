@@ -1,0 +1,135 @@
+package compile
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/meshgate/meshgate/api/v1beta2"
+	"github.com/meshgate/meshgate/internal/ir"
+)
+
+var gatewayProtocols = []string{"http", "http2", "grpc"}
+
+// validateGateways checks every VirtualGateway on its own (reference §1.2,
+// §4, §6.3) and compiles its listeners and access log.
+func (c *compiler) validateGateways() {
+	each(c, v1beta2.KindVirtualGateway, func(st *state, vg *v1beta2.VirtualGateway) {
+		spec := &vg.Spec
+		c.awsNameLength(st, spec.AWSName)
+		c.selector(st, "spec.namespaceSelector", spec.NamespaceSelector)
+		c.selector(st, "spec.gatewayRouteSelector", spec.GatewayRouteSelector)
+		c.selector(st, "spec.podSelector", spec.PodSelector)
+		if len(spec.Listeners) == 0 {
+			// The CRD allows none, but the App Mesh API requires one.
+			c.invalid(st, "spec.listeners", "no listeners; a VirtualGateway needs at least one (http, http2 or grpc)")
+		}
+		pms := make([]v1beta2.PortMapping, len(spec.Listeners))
+		for i, l := range spec.Listeners {
+			pms[i] = l.PortMapping
+		}
+		g := &ir.Gateway{Name: st.name(), Listeners: []*ir.Listener{}}
+		for _, pp := range c.listenerPorts(st, "spec.listeners", pms, gatewayProtocols...) {
+			g.Listeners = append(g.Listeners, &ir.Listener{Port: pp.Port, Protocol: pp.Protocol, Routes: []*ir.GatewayRoute{}})
+		}
+		for i, l := range spec.Listeners {
+			f := fmt.Sprintf("spec.listeners[%d]", i)
+			c.healthCheck(st, f+".healthCheck", l.HealthCheck, l.PortMapping.Port, gatewayProtocols...)
+			if p := l.ConnectionPool; p != nil {
+				c.connectionPool(st, f+".connectionPool", string(l.PortMapping.Protocol),
+					"Only one type of Virtual Gateway Connection Pool is allowed", nil, p.HTTP, p.HTTP2, p.GRPC, gatewayProtocols...)
+			}
+			c.listenerTLS(st, f+".tls", l.TLS)
+			if l.TLS != nil && l.TLS.Mode != "DISABLED" {
+				// The routing table carries no TLS settings: say so rather
+				// than let a user believe the port is encrypted.
+				st.note(fmt.Sprintf("%s.tls: TLS termination is not part of the compiled configuration; port %d serves plain %s",
+					f, l.PortMapping.Port, l.PortMapping.Protocol))
+			}
+		}
+		g.AccessLog = c.logging(st, "spec.logging", spec.Logging)
+		if spec.BackendDefaults != nil {
+			c.clientPolicy(st, "spec.backendDefaults.clientPolicy", spec.BackendDefaults.ClientPolicy)
+		}
+		st.data = g
+	})
+}
+
+// awsNameLength checks an awsName the user wrote (App Mesh ResourceName).
+func (c *compiler) awsNameLength(st *state, name *string) {
+	if name != nil && *name != "" {
+		c.length(st, "spec.awsName", *name, 1, 255)
+	}
+}
+
+// buildGateways puts every valid VirtualGateway of a usable mesh in the IR,
+// sorted by name; gateway routes are attached by buildGatewayRoutes.
+func (c *compiler) buildGateways() {
+	each(c, v1beta2.KindVirtualGateway, func(st *state, _ *v1beta2.VirtualGateway) {
+		if !st.ok() {
+			return
+		}
+		g := st.data.(*ir.Gateway)
+		g.Mesh = st.mesh
+		st.served = true
+		c.cfg.Gateways = append(c.cfg.Gateways, g)
+	})
+	slices.SortFunc(c.cfg.Gateways, func(a, b *ir.Gateway) int { return cmp.Compare(a.Name, b.Name) })
+}
+
+// finishGateways orders every listener's routes by precedence, builds its
+// host tables, and notes routes that can never match and gateways without
+// routes.
+func (c *compiler) finishGateways(owners map[*ir.GatewayRoute]*state) {
+	for _, k := range c.set.Keys(v1beta2.KindVirtualGateway) {
+		st := c.objs[k]
+		if !st.served {
+			continue
+		}
+		g := st.data.(*ir.Gateway)
+		routes := 0
+		for _, l := range g.Listeners {
+			slices.SortStableFunc(l.Routes, func(a, b *ir.GatewayRoute) int {
+				return order(RouteRank{a.Priority, &a.Match, a.Name}, RouteRank{b.Priority, &b.Match, b.Name})
+			})
+			indexHosts(l)
+			for j, r := range l.Routes {
+				for _, earlier := range l.Routes[:j] {
+					if sameMatch(&earlier.Match, &r.Match) {
+						owners[r].note(fmt.Sprintf("never matched on port %d: gatewayRoute %s has the same match and comes first", l.Port, earlier.Name))
+						break
+					}
+				}
+			}
+			routes += len(l.Routes)
+		}
+		if routes == 0 {
+			st.note("no gateway routes are attached; every request gets 404")
+		}
+	}
+}
+
+// indexHosts builds a listener's host tables from its ordered routes.
+func indexHosts(l *ir.Listener) {
+	l.Hosts, l.Suffixes, l.AnyHost = nil, nil, nil
+	suffixes := map[string][]int{}
+	for i, r := range l.Routes {
+		switch h := r.Match.Hostname; {
+		case h == nil:
+			l.AnyHost = append(l.AnyHost, i)
+		case h.Exact != "":
+			if l.Hosts == nil {
+				l.Hosts = map[string][]int{}
+			}
+			l.Hosts[h.Exact] = append(l.Hosts[h.Exact], i)
+		default:
+			suffixes[h.Suffix] = append(suffixes[h.Suffix], i)
+		}
+	}
+	for s, idx := range suffixes {
+		l.Suffixes = append(l.Suffixes, ir.HostSuffix{Suffix: s, Routes: idx})
+	}
+	slices.SortFunc(l.Suffixes, func(a, b ir.HostSuffix) int {
+		return cmp.Or(cmp.Compare(len(b.Suffix), len(a.Suffix)), cmp.Compare(a.Suffix, b.Suffix))
+	})
+}

@@ -1,0 +1,287 @@
+// Package file owns reading manifests from files and directories and
+// watching them for changes.
+//
+// A directory is read recursively for .yaml, .yml and .json files, applied in
+// lexical order of their full paths, as `kubectl apply -f DIR` would. Entries
+// whose names start with "." are left out of directory walks: they are
+// editor files, version control, or the "..data" internals of a Kubernetes
+// ConfigMap mount whose files would otherwise be read twice. Symbolic links to
+// files are followed; symbolic links to directories are not.
+package file
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/meshgate/meshgate/internal/resource"
+)
+
+// Load reads every path (a file, or a directory read recursively), in the
+// order given, into a new Set. Origin.File is the path as given, or joined
+// onto a given directory, so relative paths stay relative. The error only
+// reports paths that could not be read; the Set still holds everything that
+// could. Decoding problems are in the Set's Problems.
+func Load(paths []string) (*resource.Set, error) {
+	files, err := read(paths)
+	return build(files), err
+}
+
+type manifest struct {
+	path string
+	data []byte
+}
+
+func build(files []manifest) *resource.Set {
+	s := resource.NewSet()
+	for _, f := range files {
+		s.AddFile(f.path, f.data)
+	}
+	return s
+}
+
+func read(paths []string) ([]manifest, error) {
+	var files []manifest
+	var errs []error
+	add := func(p string) {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			errs = append(errs, pathError(p, err))
+			return
+		}
+		files = append(files, manifest{p, data})
+	}
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			errs = append(errs, pathError(p, err))
+			continue
+		}
+		if !fi.IsDir() {
+			add(p)
+			continue
+		}
+		names, err := list(p)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, name := range names {
+			add(name)
+		}
+	}
+	return files, errors.Join(errs...)
+}
+
+// list returns the manifest files under dir, sorted.
+func list(dir string) ([]string, error) {
+	var files []string
+	var errs []error
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir {
+				return err
+			}
+			errs = append(errs, pathError(p, err))
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if p != dir && hidden(d.Name()) {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || !isManifest(d.Name()) {
+			return nil
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			fi, err := os.Stat(p)
+			if err != nil {
+				errs = append(errs, pathError(p, err))
+				return nil
+			}
+			if !fi.Mode().IsRegular() {
+				return nil
+			}
+		} else if !d.Type().IsRegular() {
+			return nil
+		}
+		files = append(files, p)
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, pathError(dir, err))
+	}
+	// WalkDir orders by path component ("d/a/x.yaml" before "d/a.yaml");
+	// the rule is the order of the whole path.
+	sort.Strings(files)
+	return files, errors.Join(errs...)
+}
+
+func hidden(name string) bool { return strings.HasPrefix(name, ".") }
+
+func isManifest(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// pathError says "PATH: reason" once, rather than "PATH: stat PATH: reason".
+func pathError(p string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == p {
+		err = pe.Err
+	}
+	return fmt.Errorf("%s: %w", p, err)
+}
+
+const (
+	// quiet is how long events must stop before a reload: editors and
+	// `kubectl cp`-like tools write a file in several steps.
+	quiet = 100 * time.Millisecond
+	// maxDelay bounds how long a steady stream of events can hold a reload back.
+	maxDelay = time.Second
+)
+
+// Watch reloads paths whenever something changes under them and calls
+// onChange with the new Set and the error Load would return. It watches every
+// directory given (recursively, including subdirectories created later) and
+// the directory of every file given, so that a file replaced by rename (as
+// editors save) or a ConfigMap mount's "..data" symlink swap is seen. Bursts
+// of events are coalesced into one reload.
+//
+// Watch starts with a load of its own, without calling onChange, to know the
+// current bytes; after that, onChange is called only when a reload reads
+// different bytes, a different list of files, or a different read error.
+// onChange runs on Watch's goroutine. If the watcher cannot be created,
+// onChange gets a nil Set and the error, and Watch returns. Otherwise Watch
+// returns when ctx is done.
+func Watch(ctx context.Context, paths []string, onChange func(*resource.Set, error)) {
+	watch(ctx, paths, onChange, nil)
+}
+
+// watch is Watch with a hook called once the baseline is loaded, so tests
+// know when a change will be noticed.
+func watch(ctx context.Context, paths []string, onChange func(*resource.Set, error), ready func()) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		onChange(nil, fmt.Errorf("watching manifests: %w", err))
+		return
+	}
+	defer w.Close()
+
+	// Watches go in before the baseline is read, so no change can fall
+	// between the two.
+	addWatches(w, paths)
+	files, err := read(paths)
+	last := digest(files, err)
+	if ready != nil {
+		ready()
+	}
+
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	pending := false
+	var first time.Time
+	schedule := func() {
+		now := time.Now()
+		if !pending {
+			pending, first = true, now
+		}
+		timer.Reset(min(quiet, first.Add(maxDelay).Sub(now)))
+	}
+
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			schedule()
+		case _, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			// Usually a queue overflow: events were lost, so look again.
+			schedule()
+		case <-timer.C:
+			pending = false
+			// Directories may have appeared (new subdirectories, a path
+			// that did not exist yet) or been replaced.
+			addWatches(w, paths)
+			files, err := read(paths)
+			d := digest(files, err)
+			if d == last {
+				continue
+			}
+			last = d
+			onChange(build(files), err)
+		}
+	}
+}
+
+// addWatches watches every directory under the directory paths and the
+// directory of every other path (and of its symlink target). Adding a
+// watched path again is harmless, so this runs before every reload. Errors
+// are ignored: a path that cannot be watched shows up as a read error.
+func addWatches(w *fsnotify.Watcher, paths []string) {
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			_ = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+				if err != nil || !d.IsDir() {
+					return nil
+				}
+				if q != p && hidden(d.Name()) {
+					return fs.SkipDir
+				}
+				_ = w.Add(q)
+				return nil
+			})
+			continue
+		}
+		// Changes to a single file are seen in its directory: an editor's
+		// rename-replace or a ConfigMap "..data" swap never touches the
+		// watched name itself.
+		_ = w.Add(filepath.Dir(p))
+		if target, err := filepath.EvalSymlinks(p); err == nil && filepath.Dir(target) != filepath.Dir(p) {
+			_ = w.Add(filepath.Dir(target))
+		}
+	}
+}
+
+// digest identifies what a load read: every file's path and bytes, in order,
+// and the read error.
+func digest(files []manifest, err error) [sha256.Size]byte {
+	h := sha256.New()
+	var n [8]byte
+	for _, f := range files {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f.path)))
+		h.Write(n[:])
+		h.Write([]byte(f.path))
+		binary.BigEndian.PutUint64(n[:], uint64(len(f.data)))
+		h.Write(n[:])
+		h.Write(f.data)
+	}
+	if err != nil {
+		h.Write([]byte(err.Error()))
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
