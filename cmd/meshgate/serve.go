@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/meshgate/meshgate/internal/admin"
+	"github.com/meshgate/meshgate/internal/dataplane"
+	"github.com/meshgate/meshgate/internal/resource"
+	"github.com/meshgate/meshgate/internal/runner"
+	"github.com/meshgate/meshgate/internal/source/file"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+)
+
+// drainTimeout bounds how long SIGTERM waits for in-flight requests.
+const drainTimeout = 30 * time.Second
+
+func newServeCommand() *cobra.Command {
+	var in inputFlags
+	var listenAddr, adminAddr string
+	cmd := &cobra.Command{
+		Use:   "serve -f PATH...",
+		Short: "Serve a VirtualGateway from manifests, reloading them when they change",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			set, eps, err := in.load()
+			if err != nil {
+				return err
+			}
+			for _, s := range set.Skipped {
+				slog.Info("skipped", "document", s)
+			}
+			return serve(cmd.Context(), serveOptions{
+				set:        set,
+				endpoints:  eps,
+				gateway:    in.gateway,
+				listenAddr: listenAddr,
+				adminAddr:  adminAddr,
+				watch:      in.files,
+			})
+		},
+	}
+	in.register(cmd)
+	cmd.Flags().StringVar(&listenAddr, "listen-address", "0.0.0.0", "IP address the VirtualGateway listeners bind; each binds its portMapping.port")
+	cmd.Flags().StringVar(&adminAddr, "admin-address", "127.0.0.1:9901", "address of /ready, /metrics and /config")
+	return cmd
+}
+
+type serveOptions struct {
+	set        *resource.Set
+	endpoints  map[string][]string
+	gateway    string
+	listenAddr string
+	adminAddr  string
+	// watch are the paths reloaded on change; none for the embedded demo.
+	watch []string
+	// started is called once the gateway serves and the admin endpoint is up.
+	started func(adminAddr string)
+}
+
+// serve runs the gateway until ctx is done or SIGINT/SIGTERM arrives, then
+// drains in-flight requests.
+func serve(ctx context.Context, o serveOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log := slog.Default()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	plane, err := dataplane.New(dataplane.Options{ListenAddress: o.listenAddr, Logger: log, Registry: reg})
+	if err != nil {
+		return err
+	}
+	run := runner.New(runner.Options{Gateway: o.gateway, Endpoints: o.endpoints, Sink: plane, Registry: reg, Logger: log})
+	if err := run.Update(o.set); err != nil {
+		return err
+	}
+	adm, err := admin.Listen(o.adminAddr, admin.Sources{
+		Ready:    plane.Ready,
+		Config:   func() any { return run.Snapshot() },
+		Gatherer: reg,
+	}, log)
+	if err != nil {
+		shutdownPlane(plane)
+		return fmt.Errorf("admin address: %w", err)
+	}
+	log.Info("serving", "gateway", run.Snapshot().Gateway, "admin", adm.Addr().String())
+	if len(o.watch) > 0 {
+		go file.Watch(ctx, o.watch, func(set *resource.Set, err error) {
+			if err != nil {
+				log.Error("reading manifests failed; the previous configuration keeps serving", "err", err)
+				return
+			}
+			run.Update(set)
+		})
+	}
+	if o.started != nil {
+		o.started(adm.Addr().String())
+	}
+	<-ctx.Done()
+	log.Info("shutting down: draining in-flight requests")
+	err = shutdownPlane(plane)
+	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	adm.Shutdown(sctx)
+	return err
+}
+
+func shutdownPlane(p *dataplane.Plane) error {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,704 @@
+package dataplane
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshgate/meshgate/internal/ir"
+)
+
+// defaultLogFormat is Envoy's default access log format, which App Mesh
+// uses when a gateway's access log has no format.
+const defaultLogFormat = `[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" ` +
+	`%RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% ` +
+	`%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" ` +
+	`"%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"` + "\n"
+
+// accessLog is a gateway's access log: a compiled format and where lines go.
+type accessLog struct {
+	w    *logWriter
+	text []segment   // text format, ends with a newline
+	json []jsonField // JSON format, when set
+}
+
+type jsonField struct {
+	key  string
+	segs []segment
+}
+
+// segment is literal text or one command operator.
+type segment struct {
+	lit string
+	op  *operator
+}
+
+type opKind uint8
+
+const (
+	opStartTime opKind = iota
+	opReq
+	opReqWithoutQuery
+	opResp
+	opTrailer
+	opProtocol
+	opResponseCode
+	opResponseCodeDetails
+	opResponseFlags
+	opBytesReceived
+	opBytesSent
+	opDuration
+	opResponseDuration
+	opUpstreamHost
+	opUpstreamCluster
+	opUpstreamFailure
+	opRouteName
+	opRemoteAddr
+	opRemoteAddrNoPort
+	opLocalAddr
+	opLocalAddrNoPort
+	opLocalPort
+	opHostname
+	opUnset // a valid Envoy operator this gateway has no value for
+)
+
+// operators maps Envoy command operator names to what they log.
+var operators = map[string]opKind{
+	"START_TIME":                             opStartTime,
+	"REQ":                                    opReq,
+	"REQUEST_HEADER":                         opReq,
+	"REQ_WITHOUT_QUERY":                      opReqWithoutQuery,
+	"RESP":                                   opResp,
+	"RESPONSE_HEADER":                        opResp,
+	"TRAILER":                                opTrailer,
+	"RESPONSE_TRAILER":                       opTrailer,
+	"PROTOCOL":                               opProtocol,
+	"RESPONSE_CODE":                          opResponseCode,
+	"RESPONSE_CODE_DETAILS":                  opResponseCodeDetails,
+	"RESPONSE_FLAGS":                         opResponseFlags,
+	"BYTES_RECEIVED":                         opBytesReceived,
+	"BYTES_SENT":                             opBytesSent,
+	"DURATION":                               opDuration,
+	"RESPONSE_DURATION":                      opResponseDuration,
+	"UPSTREAM_HOST":                          opUpstreamHost,
+	"UPSTREAM_REMOTE_ADDRESS":                opUpstreamHost,
+	"UPSTREAM_CLUSTER":                       opUpstreamCluster,
+	"UPSTREAM_TRANSPORT_FAILURE_REASON":      opUpstreamFailure,
+	"ROUTE_NAME":                             opRouteName,
+	"DOWNSTREAM_REMOTE_ADDRESS":              opRemoteAddr,
+	"DOWNSTREAM_DIRECT_REMOTE_ADDRESS":       opRemoteAddr,
+	"DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT": opRemoteAddrNoPort,
+	"DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT": opRemoteAddrNoPort,
+	"DOWNSTREAM_LOCAL_ADDRESS":                      opLocalAddr,
+	"DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT":         opLocalAddrNoPort,
+	"DOWNSTREAM_LOCAL_PORT":                         opLocalPort,
+	"HOSTNAME":                                      opHostname,
+	"REQUEST_DURATION":                              opUnset,
+	"REQUEST_TX_DURATION":                           opUnset,
+	"RESPONSE_TX_DURATION":                          opUnset,
+	"REQUESTED_SERVER_NAME":                         opUnset,
+	"UPSTREAM_LOCAL_ADDRESS":                        opUnset,
+	"UPSTREAM_TRANSPORT_FAILURE":                    opUnset,
+	"CONNECTION_TERMINATION_DETAILS":                opUnset,
+	"DYNAMIC_METADATA":                              opUnset,
+	"FILTER_STATE":                                  opUnset,
+	"VIRTUAL_CLUSTER_NAME":                          opUnset,
+}
+
+type operator struct {
+	kind  opKind
+	names []string // header names for REQ/RESP/TRAILER, the alternative second
+	max   int      // truncate to this many bytes; 0 keeps all
+	time  []timePart
+}
+
+// parseFormat compiles an Envoy format string. A "%" that does not start an
+// operator is literal text; an operator Envoy would not know is an error,
+// as Envoy refuses such a config.
+func parseFormat(s string) ([]segment, error) {
+	var segs []segment
+	lit := func(t string) {
+		if t == "" {
+			return
+		}
+		if n := len(segs); n > 0 && segs[n-1].op == nil {
+			segs[n-1].lit += t
+			return
+		}
+		segs = append(segs, segment{lit: t})
+	}
+	for s != "" {
+		i := strings.IndexByte(s, '%')
+		if i < 0 {
+			lit(s)
+			break
+		}
+		lit(s[:i])
+		s = s[i:]
+		op, n, err := parseOperator(s)
+		if err != nil {
+			return nil, err
+		}
+		if op == nil {
+			lit("%")
+			s = s[1:]
+			continue
+		}
+		segs = append(segs, segment{op: op})
+		s = s[n:]
+	}
+	return segs, nil
+}
+
+// parseOperator reads "%NAME%", "%NAME(ARGS)%" or "%NAME(ARGS):MAX%" at the
+// start of s; it returns a nil operator when s does not start with one.
+func parseOperator(s string) (*operator, int, error) {
+	i := 1
+	for i < len(s) && (s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9' || s[i] == '_') {
+		i++
+	}
+	name := s[1:i]
+	if name == "" {
+		return nil, 0, nil
+	}
+	args, hasArgs := "", false
+	if i < len(s) && s[i] == '(' {
+		j := strings.IndexByte(s[i:], ')')
+		if j < 0 {
+			return nil, 0, nil
+		}
+		args, hasArgs = s[i+1:i+j], true
+		i += j + 1
+	}
+	max := 0
+	if i < len(s) && s[i] == ':' {
+		j := i + 1
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		if j == i+1 {
+			return nil, 0, nil
+		}
+		max, _ = strconv.Atoi(s[i+1 : j])
+		i = j
+	}
+	if i >= len(s) || s[i] != '%' {
+		return nil, 0, nil
+	}
+	kind, ok := operators[name]
+	if !ok {
+		if strings.HasPrefix(name, "DOWNSTREAM_TLS_") || strings.HasPrefix(name, "DOWNSTREAM_PEER_") || strings.HasPrefix(name, "UPSTREAM_PEER_") || strings.HasPrefix(name, "UPSTREAM_TLS_") {
+			kind = opUnset // no TLS here: these are always empty
+		} else {
+			return nil, 0, fmt.Errorf("access log format: unknown operator %%%s%%", name)
+		}
+	}
+	op := &operator{kind: kind, max: max}
+	switch kind {
+	case opReq, opReqWithoutQuery, opResp, opTrailer:
+		if args == "" {
+			return nil, 0, fmt.Errorf("access log format: %%%s%% needs a header name", name)
+		}
+		for _, n := range strings.SplitN(args, "?", 2) {
+			op.names = append(op.names, strings.ToLower(n))
+		}
+	case opStartTime:
+		if hasArgs && args != "" {
+			op.time = parseTimeFormat(args)
+		}
+	}
+	return op, i + 1, nil
+}
+
+// logFiles are the access log destinations, opened once and kept for the
+// Plane's life so reloads neither reopen nor lose them.
+type logFiles struct {
+	log   *slog.Logger
+	mu    sync.Mutex
+	files map[string]*logWriter
+}
+
+type logWriter struct {
+	path   string
+	mu     sync.Mutex // one line at a time
+	f      *os.File
+	owned  bool // opened here, closed at Shutdown
+	warned atomic.Bool
+	log    *slog.Logger
+}
+
+func newLogFiles(log *slog.Logger) *logFiles {
+	return &logFiles{log: log, files: map[string]*logWriter{}}
+}
+
+// accessLog compiles cfg and opens its file; nil cfg means no access log.
+func (l *logFiles) accessLog(cfg *ir.AccessLog) (*accessLog, error) {
+	if cfg == nil || cfg.Path == "" {
+		return nil, nil
+	}
+	a := &accessLog{}
+	if len(cfg.JSON) > 0 {
+		for _, kv := range cfg.JSON {
+			segs, err := parseFormat(kv.Value)
+			if err != nil {
+				return nil, fmt.Errorf("%w (key %q)", err, kv.Key)
+			}
+			a.json = append(a.json, jsonField{key: kv.Key, segs: segs})
+		}
+	} else {
+		format := cfg.Text
+		if format == "" {
+			format = defaultLogFormat
+		}
+		if !strings.HasSuffix(format, "\n") {
+			format += "\n" // one line per request
+		}
+		segs, err := parseFormat(format)
+		if err != nil {
+			return nil, err
+		}
+		a.text = segs
+	}
+	w, err := l.writer(cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	a.w = w
+	return a, nil
+}
+
+func (l *logFiles) writer(path string) (*logWriter, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w := l.files[path]; w != nil {
+		return w, nil
+	}
+	w := &logWriter{path: path, log: l.log}
+	switch path {
+	case "/dev/stdout":
+		w.f = os.Stdout
+	case "/dev/stderr":
+		w.f = os.Stderr
+	default:
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("access log: %w", err)
+		}
+		w.f, w.owned = f, true
+	}
+	l.files[path] = w
+	return w, nil
+}
+
+func (l *logFiles) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for path, w := range l.files {
+		if w.owned {
+			w.mu.Lock()
+			w.f.Close()
+			w.mu.Unlock()
+		}
+		delete(l.files, path)
+	}
+}
+
+var linePool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func (a *accessLog) write(e *exchange, elapsed time.Duration) {
+	b := linePool.Get().(*bytes.Buffer)
+	b.Reset()
+	defer linePool.Put(b)
+	if a.json != nil {
+		a.formatJSON(b, e, elapsed)
+	} else {
+		for _, s := range a.text {
+			if s.op == nil {
+				b.WriteString(s.lit)
+				continue
+			}
+			v, ok := s.op.value(e, elapsed)
+			if !ok {
+				v = "-"
+			}
+			b.WriteString(v)
+		}
+	}
+	w := a.w
+	w.mu.Lock()
+	_, err := w.f.Write(b.Bytes())
+	w.mu.Unlock()
+	if err != nil && !w.warned.Swap(true) {
+		w.log.Warn("access log write failed", "path", w.path, "error", err)
+	}
+}
+
+// formatJSON writes one object. A value that is exactly one operator keeps
+// its type, as Envoy's JSON format does: numbers stay numbers and a missing
+// value is null.
+func (a *accessLog) formatJSON(b *bytes.Buffer, e *exchange, elapsed time.Duration) {
+	b.WriteByte('{')
+	for i, f := range a.json {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		appendJSONString(b, f.key)
+		b.WriteByte(':')
+		if len(f.segs) == 1 && f.segs[0].op != nil {
+			op := f.segs[0].op
+			v, ok := op.value(e, elapsed)
+			switch {
+			case !ok:
+				b.WriteString("null")
+			case op.numeric():
+				b.WriteString(v)
+			default:
+				appendJSONString(b, v)
+			}
+			continue
+		}
+		var s strings.Builder
+		for _, seg := range f.segs {
+			if seg.op == nil {
+				s.WriteString(seg.lit)
+				continue
+			}
+			v, ok := seg.op.value(e, elapsed)
+			if !ok {
+				v = "-"
+			}
+			s.WriteString(v)
+		}
+		appendJSONString(b, s.String())
+	}
+	b.WriteString("}\n")
+}
+
+func (op *operator) numeric() bool {
+	switch op.kind {
+	case opResponseCode, opBytesReceived, opBytesSent, opDuration, opResponseDuration, opLocalPort:
+		return true
+	}
+	return false
+}
+
+// value is the operator's text for one exchange; false means unset ("-").
+func (op *operator) value(e *exchange, elapsed time.Duration) (string, bool) {
+	r := e.r
+	switch op.kind {
+	case opStartTime:
+		t := e.start.UTC()
+		if op.time != nil {
+			return formatTime(t, op.time), true
+		}
+		return t.Format("2006-01-02T15:04:05.000Z"), true
+	case opReq, opReqWithoutQuery:
+		for _, n := range op.names {
+			if v, ok := e.requestHeader(n); ok {
+				if op.kind == opReqWithoutQuery {
+					v, _, _ = strings.Cut(v, "?")
+				}
+				return op.truncate(v), true
+			}
+		}
+		return "", false
+	case opResp, opTrailer:
+		for _, n := range op.names {
+			if v, ok := e.responseHeader(n, op.kind == opTrailer); ok {
+				return op.truncate(v), true
+			}
+		}
+		return "", false
+	case opProtocol:
+		if r.ProtoMajor == 2 {
+			return "HTTP/2", true
+		}
+		return r.Proto, true
+	case opResponseCode:
+		return strconv.Itoa(e.status), true
+	case opResponseCodeDetails:
+		return e.codeDetails(), true
+	case opResponseFlags:
+		return e.flags, e.flags != ""
+	case opBytesReceived:
+		return strconv.FormatInt(e.bytesRecv.Load(), 10), true
+	case opBytesSent:
+		return strconv.FormatInt(e.bytesSent, 10), true
+	case opDuration:
+		return strconv.FormatInt(elapsed.Milliseconds(), 10), true
+	case opResponseDuration:
+		if !e.wroteHeader {
+			return "", false
+		}
+		return strconv.FormatInt(e.firstByte.Milliseconds(), 10), true
+	case opUpstreamHost:
+		return e.endpoint, e.endpoint != ""
+	case opUpstreamCluster:
+		return e.node, e.node != ""
+	case opUpstreamFailure:
+		return e.failure, e.failure != ""
+	case opRouteName:
+		if e.d.GatewayRoute == nil {
+			return "", false
+		}
+		return e.d.GatewayRoute.Name, true
+	case opRemoteAddr:
+		return r.RemoteAddr, r.RemoteAddr != ""
+	case opRemoteAddrNoPort:
+		return hostOnly(r.RemoteAddr)
+	case opLocalAddr, opLocalAddrNoPort, opLocalPort:
+		a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		if !ok {
+			return "", false
+		}
+		switch op.kind {
+		case opLocalAddrNoPort:
+			return hostOnly(a.String())
+		case opLocalPort:
+			_, port, err := net.SplitHostPort(a.String())
+			return port, err == nil
+		}
+		return a.String(), true
+	case opHostname:
+		h, err := os.Hostname()
+		return h, err == nil
+	}
+	return "", false
+}
+
+func (op *operator) truncate(v string) string {
+	if op.max > 0 && len(v) > op.max {
+		return v[:op.max]
+	}
+	return v
+}
+
+func hostOnly(addr string) (string, bool) {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, addr != ""
+	}
+	return h, true
+}
+
+// requestHeader is REQ(name): the request as forwarded upstream, with the
+// pseudo-headers Envoy knows.
+func (e *exchange) requestHeader(name string) (string, bool) {
+	r := e.r
+	routed := e.d.GatewayRoute != nil
+	switch name {
+	case ":method":
+		return r.Method, true
+	case ":scheme":
+		if r.TLS != nil {
+			return "https", true
+		}
+		return "http", true
+	case ":authority", "host":
+		if routed {
+			return e.d.Host, e.d.Host != ""
+		}
+		return r.Host, r.Host != ""
+	case ":path":
+		if !routed {
+			return r.RequestURI, r.RequestURI != ""
+		}
+		if r.URL.RawQuery == "" {
+			return e.d.Path, true
+		}
+		return e.d.Path + "?" + r.URL.RawQuery, true
+	case "x-envoy-original-path":
+		// Set, as Envoy does, only when the path was rewritten.
+		if routed && e.d.Path != r.URL.EscapedPath() {
+			return r.RequestURI, true
+		}
+		return "", false
+	case "x-request-id":
+		if v := r.Header.Get(name); v != "" {
+			return v, true
+		}
+		return e.reqID, e.reqID != ""
+	}
+	vals := r.Header.Values(name)
+	if len(vals) == 0 {
+		return "", false
+	}
+	return vals[0], true
+}
+
+func (e *exchange) responseHeader(name string, trailer bool) (string, bool) {
+	h := e.Header()
+	if trailer {
+		if v := h.Get(http.TrailerPrefix + name); v != "" {
+			return v, true
+		}
+	} else if name == "x-envoy-upstream-service-time" {
+		if e.upstreamTime > 0 {
+			return strconv.FormatInt(e.upstreamTime.Milliseconds(), 10), true
+		}
+		return "", false
+	}
+	vals := h.Values(name)
+	if len(vals) == 0 {
+		return "", false
+	}
+	return vals[0], true
+}
+
+func (e *exchange) codeDetails() string {
+	switch e.flags {
+	case flagNoRoute:
+		return "route_not_found"
+	case flagNoCluster:
+		return "cluster_not_found"
+	case flagNoHealthy:
+		return "no_healthy_upstream"
+	case flagConnectFailure:
+		return "upstream_reset_before_response_started{connection_failure}"
+	case flagUpstreamReset:
+		return "upstream_reset_before_response_started{connection_termination}"
+	case flagUpstreamAbort:
+		return "upstream_reset_after_response_started"
+	case flagDownstreamGone:
+		return "downstream_remote_disconnect"
+	}
+	return "via_upstream"
+}
+
+// appendJSONString writes s as a JSON string.
+func appendJSONString(b *bytes.Buffer, s string) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\r':
+			b.WriteString(`\r`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c < 0x20 || c == 0x7f:
+			b.WriteString(`\u00`)
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&0xf])
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+}
+
+// timePart is a piece of a START_TIME(...) strftime format: literal text or
+// one conversion.
+type timePart struct {
+	lit  string
+	conv byte // 0 for literal
+	prec int  // digits for %f / %E<n>S
+}
+
+func parseTimeFormat(f string) []timePart {
+	var parts []timePart
+	for f != "" {
+		i := strings.IndexByte(f, '%')
+		if i < 0 || i == len(f)-1 {
+			parts = append(parts, timePart{lit: f})
+			break
+		}
+		if i > 0 {
+			parts = append(parts, timePart{lit: f[:i]})
+		}
+		f = f[i+1:]
+		switch {
+		case f[0] >= '1' && f[0] <= '9' && len(f) > 1 && f[1] == 'f': // %3f
+			parts = append(parts, timePart{conv: 'f', prec: int(f[0] - '0')})
+			f = f[2:]
+		case strings.HasPrefix(f, "E*S"):
+			parts = append(parts, timePart{conv: 'S', prec: 9})
+			f = f[3:]
+		case len(f) > 2 && f[0] == 'E' && f[1] >= '1' && f[1] <= '9' && f[2] == 'S': // %E3S
+			parts = append(parts, timePart{conv: 'S', prec: int(f[1] - '0')})
+			f = f[3:]
+		case f[0] == 'f':
+			parts = append(parts, timePart{conv: 'f', prec: 9})
+			f = f[1:]
+		default:
+			parts = append(parts, timePart{conv: f[0]})
+			f = f[1:]
+		}
+	}
+	return parts
+}
+
+func formatTime(t time.Time, parts []timePart) string {
+	var b []byte
+	two := func(n int) { b = append(b, byte('0'+n/10%10), byte('0'+n%10)) }
+	frac := func(prec int) {
+		ns := strconv.Itoa(t.Nanosecond() + 1e9)[1:] // nine digits
+		b = append(b, ns[:prec]...)
+	}
+	for _, p := range parts {
+		switch p.conv {
+		case 0:
+			b = append(b, p.lit...)
+		case 'Y':
+			b = strconv.AppendInt(b, int64(t.Year()), 10)
+		case 'y':
+			two(t.Year() % 100)
+		case 'm':
+			two(int(t.Month()))
+		case 'd':
+			two(t.Day())
+		case 'e':
+			b = append(b, fmt.Sprintf("%2d", t.Day())...)
+		case 'H':
+			two(t.Hour())
+		case 'M':
+			two(t.Minute())
+		case 'S':
+			two(t.Second())
+			if p.prec > 0 {
+				b = append(b, '.')
+				frac(p.prec)
+			}
+		case 'f':
+			frac(p.prec)
+		case 's':
+			b = strconv.AppendInt(b, t.Unix(), 10)
+		case 'j':
+			b = append(b, fmt.Sprintf("%03d", t.YearDay())...)
+		case 'b':
+			b = append(b, t.Format("Jan")...)
+		case 'B':
+			b = append(b, t.Format("January")...)
+		case 'a':
+			b = append(b, t.Format("Mon")...)
+		case 'A':
+			b = append(b, t.Format("Monday")...)
+		case 'F':
+			b = append(b, t.Format("2006-01-02")...)
+		case 'T':
+			b = append(b, t.Format("15:04:05")...)
+		case 'z':
+			b = append(b, t.Format("-0700")...)
+		case 'Z':
+			b = append(b, t.Format("MST")...)
+		case '%':
+			b = append(b, '%')
+		default:
+			b = append(b, '%', p.conv)
+		}
+	}
+	return string(b)
+}

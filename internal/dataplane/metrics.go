@@ -1,0 +1,83 @@
+package dataplane
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	conns    *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshgate_requests_total",
+			Help: "Requests served by the gateway, by gateway route, virtual service, virtual node and response code.",
+		}, []string{"gateway", "gateway_route", "virtual_service", "virtual_node", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "meshgate_request_duration_seconds",
+			Help:    "Time from receiving a request to finishing its response.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"gateway", "gateway_route", "virtual_service", "virtual_node"}),
+		conns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meshgate_upstream_connections",
+			Help: "Open connections to upstream endpoints, by virtual node.",
+		}, []string{"virtual_node"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	if m.requests, err = register(reg, m.requests); err != nil {
+		return nil, err
+	}
+	if m.duration, err = register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.conns, err = register(reg, m.conns); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register adds c to reg; when an identical collector is already there (a
+// second Plane on the same registry) that one is shared instead.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
+}
+
+func (m *metrics) observe(gateway, route, service, node string, code int, elapsed time.Duration) {
+	m.requests.WithLabelValues(gateway, route, service, node, codeLabel(code)).Inc()
+	m.duration.WithLabelValues(gateway, route, service, node).Observe(elapsed.Seconds())
+}
+
+// codeLabels avoids formatting the status code of every request.
+var codeLabels = func() (l [600]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
+func codeLabel(code int) string {
+	if code >= 0 && code < len(codeLabels) {
+		return codeLabels[code]
+	}
+	return strconv.Itoa(code)
+}

@@ -1,0 +1,215 @@
+package dataplane
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshgate/meshgate/internal/ir"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+func accessLogConfig(t *testing.T, log *ir.AccessLog) (*ir.Config, *backend) {
+	b := startBackend(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Backend-Version", "v7")
+		echoHandler("b")(w, r)
+	}))
+	cfg := meshConfig([]*ir.Listener{listenerOf(8080,
+		withRewrite(route("demo/backend", "b", ir.Match{Prefix: "/backend"}), ir.Rewrite{Prefix: "/", Hostname: "b.demo.svc.cluster.local"}),
+	)}, b)
+	cfg.Gateways[0].AccessLog = log
+	return cfg, b
+}
+
+func TestAccessLogText(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	os.WriteFile(path, []byte("earlier line\n"), 0o644)
+	cfg, b := accessLogConfig(t, &ir.AccessLog{Path: path,
+		Text: `%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %REQ(:PATH)% %PROTOCOL% %RESPONSE_CODE% %RESPONSE_FLAGS% ` +
+			`%BYTES_RECEIVED% %UPSTREAM_HOST% %UPSTREAM_CLUSTER% %ROUTE_NAME% %REQ(:AUTHORITY)% %REQ(X-CUSTOM):3% ` +
+			`%RESP(X-BACKEND-VERSION)% %REQ(X-REQUEST-ID)% 100%`})
+	g := startGateway(t, cfg)
+	g.do(request{method: http.MethodPost, path: "/backend/items?x=1", host: "shop.example.com", body: strings.NewReader("hello"),
+		header: http.Header{"X-Custom": {"abcdef"}, "X-Request-Id": {"rid-1"}}})
+	g.do(request{path: "/nothing", host: "shop.example.com"})
+
+	lines := readLines(t, path)
+	want := []string{
+		"earlier line",
+		"POST /backend/items?x=1 /items?x=1 HTTP/1.1 200 - 5 " + b.addr + " demo/b-vn demo/backend b.demo.svc.cluster.local abc v7 rid-1 100%",
+		"GET /nothing /nothing HTTP/1.1 404 NR 0 - - - shop.example.com - - - 100%",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("log lines:\n%s", strings.Join(lines, "\n"))
+	}
+	for i := range want {
+		if lines[i] != want[i] {
+			t.Errorf("line %d:\n got %s\nwant %s", i, lines[i], want[i])
+		}
+	}
+}
+
+func TestAccessLogDefaultFormat(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	cfg, b := accessLogConfig(t, &ir.AccessLog{Path: path})
+	g := startGateway(t, cfg)
+	g.do(request{path: "/backend/x", host: "shop.example.com", header: http.Header{"User-Agent": {"probe/1"}, "X-Forwarded-For": {"203.0.113.9"}}})
+	lines := readLines(t, path)
+	re := regexp.MustCompile(`^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] "GET /backend/x HTTP/1\.1" 200 - 0 \d+ \d+ \d+ "203\.0\.113\.9" "probe/1" "[0-9a-f-]{36}" "b\.demo\.svc\.cluster\.local" "` + regexp.QuoteMeta(b.addr) + `"$`)
+	if len(lines) != 1 || !re.MatchString(lines[0]) {
+		t.Fatalf("default format line:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+func TestAccessLogJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	cfg, _ := accessLogConfig(t, &ir.AccessLog{Path: path, JSON: []ir.KeyValue{
+		{Key: "start", Value: "%START_TIME(%Y/%m/%d %H:%M:%S.%3f)%"},
+		{Key: "method", Value: "%REQ(:METHOD)%"},
+		{Key: "code", Value: "%RESPONSE_CODE%"},
+		{Key: "bytes", Value: "%BYTES_SENT%"},
+		{Key: "flags", Value: "%RESPONSE_FLAGS%"},
+		{Key: "route", Value: "%ROUTE_NAME%"},
+		{Key: "missing", Value: "%REQ(X-NOT-SENT)%"},
+		{Key: "mixed", Value: `%REQ(:METHOD)% "%REQ(X-NOT-SENT)%"`},
+		{Key: "client", Value: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"},
+	}})
+	g := startGateway(t, cfg)
+	g.do(request{path: "/backend/x"})
+	g.do(request{path: "/nothing"})
+	lines := readLines(t, path)
+	if len(lines) != 2 {
+		t.Fatalf("lines: %q", lines)
+	}
+	var got []map[string]any
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not JSON: %s: %v", l, err)
+		}
+		got = append(got, m)
+	}
+	if !regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3}$`).MatchString(got[0]["start"].(string)) {
+		t.Errorf("start = %v", got[0]["start"])
+	}
+	if got[0]["code"] != 200.0 || got[1]["code"] != 404.0 {
+		t.Errorf("codes %v %v, want JSON numbers", got[0]["code"], got[1]["code"])
+	}
+	if _, ok := got[0]["bytes"].(float64); !ok {
+		t.Errorf("bytes = %#v, want a number", got[0]["bytes"])
+	}
+	checks := map[string][2]any{
+		"method":  {"GET", "GET"},
+		"flags":   {nil, "NR"},
+		"route":   {"demo/backend", nil},
+		"missing": {nil, nil},
+		"mixed":   {`GET "-"`, `GET "-"`},
+		"client":  {"127.0.0.1", "127.0.0.1"},
+	}
+	for k, want := range checks {
+		for i := range 2 {
+			if got[i][k] != want[i] {
+				t.Errorf("line %d %s = %#v, want %#v", i, k, got[i][k], want[i])
+			}
+		}
+	}
+	if strings.Index(lines[0], `"start"`) > strings.Index(lines[0], `"method"`) {
+		t.Errorf("keys out of order: %s", lines[0])
+	}
+}
+
+func TestParseFormat(t *testing.T) {
+	for format, wantErr := range map[string]string{
+		"%REQ(:METHOD)% %DURATION%": "",
+		"100% sure %%":              "",
+		"%START_TIME(%s.%3f)%":      "",
+		"%DOWNSTREAM_TLS_VERSION%":  "",
+		"%REQ(X-A):10%":             "",
+		"%BOGUS%":                   "unknown operator %BOGUS%",
+		"%REQ%":                     "needs a header name",
+		"%REQ()%":                   "needs a header name",
+	} {
+		_, err := parseFormat(format)
+		if (err == nil) != (wantErr == "") || err != nil && !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("parseFormat(%q) = %v, want error %q", format, err, wantErr)
+		}
+	}
+	tm := time.Date(2026, 3, 4, 5, 6, 7, 89_000_000, time.UTC)
+	if got := formatTime(tm, parseTimeFormat("%Y-%m-%dT%H:%M:%E3SZ %s %6f %%")); got != "2026-03-04T05:06:07.089Z 1772600767 089000 %" {
+		t.Errorf("formatTime = %q", got)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	b := startEcho(t, "b")
+	g := startGateway(t, meshConfig([]*ir.Listener{listenerOf(8080, route("demo/r", "b", ir.Match{Prefix: "/ok"}))}, b))
+	for range 3 {
+		g.get("/ok")
+	}
+	g.do(request{path: "/missing"})
+
+	m := g.p.metrics
+	if got := testutil.ToFloat64(m.requests.WithLabelValues(testGateway, "demo/r", "demo/b", "demo/b-vn", "200")); got != 3 {
+		t.Errorf("200s counted %v, want 3", got)
+	}
+	if got := testutil.ToFloat64(m.requests.WithLabelValues(testGateway, "", "", "", "404")); got != 1 {
+		t.Errorf("404s counted %v, want 1", got)
+	}
+	if n, err := testutil.GatherAndCount(g.reg, "meshgate_requests_total", "meshgate_request_duration_seconds", "meshgate_upstream_connections"); err != nil || n != 5 {
+		t.Errorf("registry has %d series (%v), want 2 counters, 2 histograms, 1 gauge", n, err)
+	}
+	if got := testutil.ToFloat64(m.conns.WithLabelValues("demo/b-vn")); got != 1 {
+		t.Errorf("upstream connections %v, want the one kept-alive connection", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := g.p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(m.conns.WithLabelValues("demo/b-vn")); got != 0 {
+		t.Errorf("upstream connections after Shutdown %v, want 0", got)
+	}
+}
+
+func TestMetricsHTTP2UpstreamConnections(t *testing.T) {
+	h2 := startH2CBackend(t, "h2", echoHandler("h2"))
+	cfg := meshConfig([]*ir.Listener{listenerOf(8080, route("r", "h2", ir.Match{Prefix: "/"}))})
+	addNode(cfg, "h2", &ir.VirtualNode{Listeners: []ir.PortProto{{Port: h2.port, Protocol: "http2"}}, Endpoints: []string{h2.addr}})
+	g := startGateway(t, cfg)
+	for range 5 {
+		if e := g.get("/"); e.Proto != "HTTP/2.0" {
+			t.Fatalf("backend saw %s", e.Proto)
+		}
+	}
+	if got := testutil.ToFloat64(g.p.metrics.conns.WithLabelValues("demo/h2-vn")); got != 1 {
+		t.Errorf("HTTP/2 upstream connections %v, want 1 multiplexed connection", got)
+	}
+}
+
+func TestSharedRegistry(t *testing.T) {
+	g := startGateway(t, nil)
+	p2, err := New(Options{Registry: g.reg, Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
+	if err != nil {
+		t.Fatalf("second Plane on one registry: %v", err)
+	}
+	if p2.metrics.requests != g.p.metrics.requests {
+		t.Error("collectors not shared")
+	}
+	p2.Shutdown(context.Background())
+}

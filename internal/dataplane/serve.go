@@ -1,0 +1,330 @@
+package dataplane
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshgate/meshgate/internal/ir"
+	"github.com/meshgate/meshgate/internal/router"
+)
+
+// Response flags, as Envoy writes them in access logs.
+const (
+	flagNoRoute        = "NR" // no gateway route, or no route of the virtual router
+	flagNoCluster      = "NC" // the target service, router or node does not exist
+	flagNoHealthy      = "UH" // the node has no endpoint (DNS empty or failed)
+	flagConnectFailure = "UF" // connecting to the endpoint failed
+	flagUpstreamReset  = "UC" // the upstream closed before sending a response
+	flagUpstreamAbort  = "UR" // the upstream failed while sending its body
+	flagDownstreamGone = "DC" // the client went away
+)
+
+type exchangeKey struct{}
+
+// exchange is one request's state, shared by the handler, the proxy hooks,
+// the dialer and the access log. It is also the ResponseWriter the proxy
+// writes to, so it sees the status and counts the bytes sent.
+type exchange struct {
+	w     http.ResponseWriter
+	r     *http.Request
+	snap  *snapshot
+	port  int
+	start time.Time
+
+	d        router.Decision
+	node     string // virtual node picked
+	endpoint string // "IP:PORT" sent to
+	flags    string
+	failure  string // why the upstream exchange failed, for the access log
+	reqID    string // generated X-Request-Id when the client sent none
+
+	status       int
+	wroteHeader  bool
+	firstByte    time.Duration // until the response headers were written
+	bytesSent    int64
+	bytesRecv    atomic.Int64 // written by the transport's body reader
+	upstreamTime time.Duration
+	upstreamSent time.Time
+}
+
+func (e *exchange) Header() http.Header { return e.w.Header() }
+
+func (e *exchange) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		e.w.WriteHeader(code) // informational: the real status comes later
+		return
+	}
+	if !e.wroteHeader {
+		e.wroteHeader = true
+		e.status = code
+		e.firstByte = time.Since(e.start)
+	}
+	e.w.WriteHeader(code)
+}
+
+func (e *exchange) Write(b []byte) (int, error) {
+	if !e.wroteHeader {
+		e.WriteHeader(http.StatusOK)
+	}
+	n, err := e.w.Write(b)
+	e.bytesSent += int64(n)
+	return n, err
+}
+
+// Flush lets streamed responses through as the upstream sends them.
+func (e *exchange) Flush() {
+	if !e.wroteHeader {
+		e.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(e.w).Flush()
+}
+
+// Unwrap gives http.ResponseController (hijacking for upgrades) the real writer.
+func (e *exchange) Unwrap() http.ResponseWriter { return e.w }
+
+// serve routes and proxies one request that arrived on gateway port port.
+func (p *Plane) serve(port int, w http.ResponseWriter, r *http.Request) {
+	e := &exchange{w: w, r: r, port: port, start: time.Now(), snap: p.cur.Load()}
+	defer func() {
+		v := recover()
+		if v != nil && e.flags == "" {
+			// The proxy aborts the response when copying the body fails.
+			e.flags = flagUpstreamAbort
+			if r.Context().Err() != nil {
+				e.flags = flagDownstreamGone
+			}
+		}
+		p.record(e)
+		if v != nil {
+			panic(v)
+		}
+	}()
+	if e.snap == nil {
+		p.localReply(e, http.StatusServiceUnavailable, flagNoCluster, "gateway not configured")
+		return
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	e.d = e.snap.table.Decide(&router.Request{
+		Port:     port,
+		Method:   r.Method,
+		Host:     r.Host,
+		Path:     r.URL.EscapedPath(),
+		RawQuery: r.URL.RawQuery,
+		Scheme:   scheme,
+		Header:   r.Header,
+	})
+	d := &e.d
+	switch {
+	case d.GatewayRoute == nil:
+		p.localReply(e, http.StatusNotFound, flagNoRoute, "no route matched")
+		return
+	case d.Status != 0:
+		flag := flagNoCluster
+		if d.Router != nil && d.Route == nil {
+			flag = flagNoRoute
+		}
+		p.localReply(e, d.Status, flag, d.Reason)
+		return
+	}
+	t := pickTarget(d.Targets)
+	e.node = t.Node
+	n := e.snap.nodes[t.Node]
+	if n == nil {
+		// A weighted target whose node is missing fails its share of traffic.
+		p.localReply(e, http.StatusServiceUnavailable, flagNoCluster, "virtual node "+t.Node+" not found")
+		return
+	}
+	ep, h2, reason := p.up.endpoint(r.Context(), n, t.Port, e.start)
+	if reason != "" {
+		p.localReply(e, http.StatusServiceUnavailable, flagNoHealthy, reason)
+		return
+	}
+	e.endpoint = ep
+	proxy := p.up.h1Proxy
+	if h2 {
+		proxy = p.up.h2Proxy
+	}
+	proxy.ServeHTTP(e, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, e)))
+}
+
+// pickTarget chooses a weighted target at random in proportion to its weight.
+func pickTarget(ts []ir.WeightedTarget) ir.WeightedTarget {
+	if len(ts) == 1 {
+		return ts[0]
+	}
+	total := 0
+	for _, t := range ts {
+		total += t.Weight
+	}
+	if total <= 0 {
+		return ts[0]
+	}
+	n := rand.IntN(total)
+	for _, t := range ts {
+		if n -= t.Weight; n < 0 {
+			return t
+		}
+	}
+	return ts[len(ts)-1]
+}
+
+// localReply answers on the gateway's own behalf. A gRPC client gets a
+// trailers-only response whose grpc-status maps the HTTP status, as Envoy does.
+func (p *Plane) localReply(e *exchange, code int, flag, msg string) {
+	e.flags = flag
+	h := e.Header()
+	if strings.HasPrefix(e.r.Header.Get("Content-Type"), "application/grpc") {
+		h.Set("Content-Type", "application/grpc")
+		h.Set("Grpc-Status", grpcStatus(code))
+		h.Set("Grpc-Message", url.PathEscape(msg))
+		e.WriteHeader(http.StatusOK)
+		return
+	}
+	body := msg + "\n"
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	e.WriteHeader(code)
+	io.WriteString(e, body)
+}
+
+// grpcStatus maps an HTTP status to a gRPC status code the way gRPC clients do.
+func grpcStatus(code int) string {
+	switch code {
+	case http.StatusNotFound:
+		return "12" // UNIMPLEMENTED
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return "14" // UNAVAILABLE
+	}
+	return "2" // UNKNOWN
+}
+
+func exchangeOf(ctx context.Context) *exchange {
+	e, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return e
+}
+
+// rewriteRequest turns the received request into the one sent upstream.
+func rewriteRequest(pr *httputil.ProxyRequest) {
+	e := exchangeOf(pr.In.Context())
+	out := pr.Out
+	out.URL.Scheme = "http"
+	out.URL.Host = e.endpoint
+	setPath(out.URL, e.d.Path)
+	out.URL.RawQuery = pr.In.URL.RawQuery // the query string is forwarded as received
+	out.Host = e.d.Host
+	out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+	pr.SetXForwarded()
+	if out.Header.Get("X-Request-Id") == "" {
+		e.reqID = newRequestID()
+		out.Header.Set("X-Request-Id", e.reqID)
+	}
+	if out.Body != nil {
+		out.Body = &countingBody{ReadCloser: out.Body, n: &e.bytesRecv}
+	}
+	e.upstreamSent = time.Now()
+}
+
+// setPath sets an escaped path on u so that it is sent exactly as given.
+func setPath(u *url.URL, escaped string) {
+	p, err := url.PathUnescape(escaped)
+	if err != nil {
+		u.Path, u.RawPath = escaped, ""
+		return
+	}
+	u.Path, u.RawPath = p, ""
+	if p != escaped {
+		u.RawPath = escaped
+	}
+}
+
+func noteResponse(res *http.Response) error {
+	if e := exchangeOf(res.Request.Context()); e != nil {
+		e.upstreamTime = time.Since(e.upstreamSent)
+	}
+	return nil
+}
+
+// proxyError answers for an upstream exchange that produced no response.
+func (p *Plane) proxyError(w http.ResponseWriter, out *http.Request, err error) {
+	e := exchangeOf(out.Context())
+	if e == nil { // not ours; cannot happen
+		w.WriteHeader(http.StatusBadGateway)
+		return
+	}
+	e.failure = err.Error()
+	var op *net.OpError
+	switch {
+	case e.r.Context().Err() != nil:
+		e.flags = flagDownstreamGone // nobody to answer
+	case errors.As(err, &op) && op.Op == "dial":
+		p.localReply(e, http.StatusBadGateway, flagConnectFailure, "upstream connect error")
+	default:
+		p.localReply(e, http.StatusBadGateway, flagUpstreamReset, "upstream reset before response headers")
+	}
+	p.log.Debug("upstream failed", "node", e.node, "endpoint", e.endpoint, "error", err)
+}
+
+// newRequestID is a random UUID (version 4), as Envoy generates for x-request-id.
+func newRequestID() string {
+	var b [16]byte
+	crand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingBody) Read(b []byte) (int, error) {
+	n, err := c.ReadCloser.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// record writes the access log line and the metrics of a finished exchange.
+func (p *Plane) record(e *exchange) {
+	elapsed := time.Since(e.start)
+	gateway, route, service := "", "", ""
+	if e.snap != nil {
+		gateway = e.snap.gateway
+	}
+	if e.d.GatewayRoute != nil {
+		route = e.d.GatewayRoute.Name
+	}
+	if e.d.Service != nil {
+		service = e.d.Service.Name
+	}
+	p.metrics.observe(gateway, route, service, e.node, e.status, elapsed)
+	if e.snap != nil && e.snap.log != nil {
+		e.snap.log.write(e, elapsed)
+	}
+}
