@@ -37,6 +37,10 @@ const (
 	drainTimeout = 30 * time.Second
 )
 
+// responseTimeout bounds the wait for an upstream's response headers (App
+// Mesh's default route timeout, 15 s). A variable so tests can shorten it.
+var responseTimeout = 15 * time.Second
+
 // Options configure a Plane.
 type Options struct {
 	// ListenAddress is the IP every listener binds; empty means all addresses.

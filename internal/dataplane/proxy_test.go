@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meshgate/meshgate/internal/ir"
 )
@@ -417,5 +418,26 @@ func TestHandler(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK || res.Header.Get("X-Backend") != "b" {
 		t.Fatalf("status %d", res.StatusCode)
+	}
+}
+
+func TestUpstreamThatNeverAnswersGets504(t *testing.T) {
+	old := responseTimeout
+	responseTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { responseTimeout = old })
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	hang := startBackend(t, "hang", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	cfg := meshConfig([]*ir.Listener{listenerOf(8080, route("hang", "hang", ir.Match{Prefix: "/"}))})
+	addNode(cfg, "hang", &ir.VirtualNode{Listeners: []ir.PortProto{{Port: hang.port, Protocol: "http"}}, Endpoints: []string{hang.addr}})
+	g := startGateway(t, cfg)
+	res := g.do(request{path: "/"})
+	if res.status != http.StatusGatewayTimeout || res.body != "upstream request timeout\n" {
+		t.Fatalf("got %d %q, want 504 upstream request timeout", res.status, res.body)
 	}
 }

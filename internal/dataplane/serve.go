@@ -22,13 +22,14 @@ import (
 
 // Response flags, as Envoy writes them in access logs.
 const (
-	flagNoRoute        = "NR" // no gateway route, or no route of the virtual router
-	flagNoCluster      = "NC" // the target service, router or node does not exist
-	flagNoHealthy      = "UH" // the node has no endpoint (DNS empty or failed)
-	flagConnectFailure = "UF" // connecting to the endpoint failed
-	flagUpstreamReset  = "UC" // the upstream closed before sending a response
-	flagUpstreamAbort  = "UR" // the upstream failed while sending its body
-	flagDownstreamGone = "DC" // the client went away
+	flagNoRoute         = "NR" // no gateway route, or no route of the virtual router
+	flagNoCluster       = "NC" // the target service, router or node does not exist
+	flagNoHealthy       = "UH" // the node has no endpoint (DNS empty or failed)
+	flagConnectFailure  = "UF" // connecting to the endpoint failed
+	flagUpstreamReset   = "UC" // the upstream closed before sending a response
+	flagUpstreamAbort   = "UR" // the upstream failed while sending its body
+	flagDownstreamGone  = "DC" // the client went away
+	flagUpstreamTimeout = "UT" // the upstream sent no response headers in time
 )
 
 type exchangeKey struct{}
@@ -274,10 +275,19 @@ func (p *Plane) proxyError(w http.ResponseWriter, out *http.Request, err error) 
 		e.flags = flagDownstreamGone // nobody to answer
 	case errors.As(err, &op) && op.Op == "dial":
 		p.localReply(e, http.StatusBadGateway, flagConnectFailure, "upstream connect error")
+	case isTimeout(err):
+		p.localReply(e, http.StatusGatewayTimeout, flagUpstreamTimeout, "upstream request timeout")
 	default:
 		p.localReply(e, http.StatusBadGateway, flagUpstreamReset, "upstream reset before response headers")
 	}
 	p.log.Debug("upstream failed", "node", e.node, "endpoint", e.endpoint, "error", err)
+}
+
+// isTimeout reports a response-header timeout of the transport (the
+// client's own cancellation is told apart before this is asked).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // newRequestID is a random UUID (version 4), as Envoy generates for x-request-id.

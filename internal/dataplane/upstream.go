@@ -106,6 +106,9 @@ func (u *upstreams) transport(h2 bool) *http.Transport {
 		MaxIdleConnsPerHost:   1024,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// App Mesh's default per-request timeout: an upstream that accepts
+		// a request and never answers gets a 504, not a hung client.
+		ResponseHeaderTimeout: responseTimeout,
 		// The gateway forwards bodies as they are; it must not ask for
 		// gzip and decode on the client's behalf.
 		DisableCompression: true,
