@@ -92,7 +92,7 @@ func (c *compiler) finishGateways(owners map[*ir.GatewayRoute]*state) {
 			slices.SortStableFunc(l.Routes, func(a, b *ir.GatewayRoute) int {
 				return order(RouteRank{a.Priority, &a.Match, a.Name}, RouteRank{b.Priority, &b.Match, b.Name})
 			})
-			indexHosts(l)
+			l.IndexHosts()
 			for j, r := range l.Routes {
 				for _, earlier := range l.Routes[:j] {
 					if sameMatch(&earlier.Match, &r.Match) {
@@ -107,29 +107,4 @@ func (c *compiler) finishGateways(owners map[*ir.GatewayRoute]*state) {
 			st.note("no gateway routes are attached; every request gets 404")
 		}
 	}
-}
-
-// indexHosts builds a listener's host tables from its ordered routes.
-func indexHosts(l *ir.Listener) {
-	l.Hosts, l.Suffixes, l.AnyHost = nil, nil, nil
-	suffixes := map[string][]int{}
-	for i, r := range l.Routes {
-		switch h := r.Match.Hostname; {
-		case h == nil:
-			l.AnyHost = append(l.AnyHost, i)
-		case h.Exact != "":
-			if l.Hosts == nil {
-				l.Hosts = map[string][]int{}
-			}
-			l.Hosts[h.Exact] = append(l.Hosts[h.Exact], i)
-		default:
-			suffixes[h.Suffix] = append(suffixes[h.Suffix], i)
-		}
-	}
-	for s, idx := range suffixes {
-		l.Suffixes = append(l.Suffixes, ir.HostSuffix{Suffix: s, Routes: idx})
-	}
-	slices.SortFunc(l.Suffixes, func(a, b ir.HostSuffix) int {
-		return cmp.Or(cmp.Compare(len(b.Suffix), len(a.Suffix)), cmp.Compare(a.Suffix, b.Suffix))
-	})
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -104,25 +103,10 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
-// listenerOf builds a gateway listener whose host groups come from the
-// routes' hostname matches, as compile builds them; routes are in order.
+// listenerOf builds an http listener whose routes are in the given order.
 func listenerOf(port int, routes ...*ir.GatewayRoute) *ir.Listener {
-	l := &ir.Listener{Port: port, Protocol: "http", Routes: routes, Hosts: map[string][]int{}}
-	suffixes := map[string][]int{}
-	for i, r := range routes {
-		switch h := r.Match.Hostname; {
-		case h != nil && h.Exact != "":
-			l.Hosts[h.Exact] = append(l.Hosts[h.Exact], i)
-		case h != nil && h.Suffix != "":
-			suffixes[h.Suffix] = append(suffixes[h.Suffix], i)
-		default:
-			l.AnyHost = append(l.AnyHost, i)
-		}
-	}
-	for s, idx := range suffixes {
-		l.Suffixes = append(l.Suffixes, ir.HostSuffix{Suffix: s, Routes: idx})
-	}
-	sort.Slice(l.Suffixes, func(i, j int) bool { return len(l.Suffixes[i].Suffix) > len(l.Suffixes[j].Suffix) })
+	l := &ir.Listener{Port: port, Protocol: "http", Routes: routes}
+	l.IndexHosts()
 	return l
 }
 

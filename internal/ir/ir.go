@@ -6,8 +6,10 @@
 package ir
 
 import (
+	"cmp"
 	"encoding/json"
 	"regexp"
+	"slices"
 )
 
 // Config is everything compile produced from one resource set.
@@ -260,3 +262,30 @@ func (r *Regexp) UnmarshalJSON(b []byte) error {
 // ReasonInvalid is the status reason of an object left out of the config
 // because it failed validation.
 const ReasonInvalid = "Invalid"
+
+// IndexHosts builds Hosts, Suffixes and AnyHost from Routes, which must
+// already be in precedence order: each route goes to the group of its
+// hostname match, and suffix groups are ordered longest first.
+func (l *Listener) IndexHosts() {
+	l.Hosts, l.Suffixes, l.AnyHost = nil, nil, nil
+	suffixes := map[string][]int{}
+	for i, r := range l.Routes {
+		switch h := r.Match.Hostname; {
+		case h == nil || (h.Exact == "" && h.Suffix == ""):
+			l.AnyHost = append(l.AnyHost, i)
+		case h.Exact != "":
+			if l.Hosts == nil {
+				l.Hosts = map[string][]int{}
+			}
+			l.Hosts[h.Exact] = append(l.Hosts[h.Exact], i)
+		default:
+			suffixes[h.Suffix] = append(suffixes[h.Suffix], i)
+		}
+	}
+	for s, idx := range suffixes {
+		l.Suffixes = append(l.Suffixes, HostSuffix{Suffix: s, Routes: idx})
+	}
+	slices.SortFunc(l.Suffixes, func(a, b HostSuffix) int {
+		return cmp.Or(cmp.Compare(len(b.Suffix), len(a.Suffix)), cmp.Compare(a.Suffix, b.Suffix))
+	})
+}

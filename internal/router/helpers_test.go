@@ -2,7 +2,6 @@ package router
 
 import (
 	"net/http"
-	"sort"
 	"testing"
 
 	"github.com/meshgate/meshgate/internal/ir"
@@ -10,31 +9,10 @@ import (
 
 const testGateway = "demo/gw"
 
-// listenerOf builds a listener whose host groups are derived from the routes'
-// hostname matches, the way compile does; routes are in precedence order.
+// listenerOf builds an http listener whose routes are in the given order.
 func listenerOf(port int, routes ...*ir.GatewayRoute) *ir.Listener {
-	l := &ir.Listener{Port: port, Protocol: "http", Routes: routes, Hosts: map[string][]int{}}
-	suffixes := map[string][]int{}
-	for i, r := range routes {
-		switch h := r.Match.Hostname; {
-		case h != nil && h.Exact != "":
-			l.Hosts[h.Exact] = append(l.Hosts[h.Exact], i)
-		case h != nil && h.Suffix != "":
-			suffixes[h.Suffix] = append(suffixes[h.Suffix], i)
-		default:
-			l.AnyHost = append(l.AnyHost, i)
-		}
-	}
-	for s, idx := range suffixes {
-		l.Suffixes = append(l.Suffixes, ir.HostSuffix{Suffix: s, Routes: idx})
-	}
-	sort.Slice(l.Suffixes, func(i, j int) bool {
-		a, b := l.Suffixes[i].Suffix, l.Suffixes[j].Suffix
-		if len(a) != len(b) {
-			return len(a) > len(b)
-		}
-		return a < b
-	})
+	l := &ir.Listener{Port: port, Protocol: "http", Routes: routes}
+	l.IndexHosts()
 	return l
 }
 
