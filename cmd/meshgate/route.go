@@ -45,7 +45,7 @@ served (503).`,
 				return err
 			}
 			cfg, _ := compile.Compile(set)
-			gw, err := pickGatewayFor(cfg, in.gateway)
+			gw, err := cfg.SelectGateway(in.gateway)
 			if err != nil {
 				return err
 			}
@@ -110,26 +110,6 @@ func buildRequest(rawURL, method string, headers []string) (*router.Request, err
 		path = "/"
 	}
 	return &router.Request{Method: strings.ToUpper(method), Host: host, Path: path, RawQuery: u.RawQuery, Scheme: u.Scheme, Header: h}, nil
-}
-
-func pickGatewayFor(cfg *ir.Config, want string) (*ir.Gateway, error) {
-	if want != "" {
-		if g := cfg.Gateway(want); g != nil {
-			return g, nil
-		}
-		return nil, fmt.Errorf("VirtualGateway %s is not in the manifests or is invalid", want)
-	}
-	switch len(cfg.Gateways) {
-	case 0:
-		return nil, fmt.Errorf("no valid VirtualGateway in the manifests")
-	case 1:
-		return cfg.Gateways[0], nil
-	}
-	var names []string
-	for _, g := range cfg.Gateways {
-		names = append(names, g.Name)
-	}
-	return nil, fmt.Errorf("the manifests hold %d VirtualGateways (%s); choose one with --gateway NAMESPACE/NAME", len(names), strings.Join(names, ", "))
 }
 
 // listenerPort is the --port flag, else the URL's port, else the only listener.

@@ -3,6 +3,7 @@ package ir
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Validate checks that the config is internally consistent: route indexes are
@@ -66,4 +67,26 @@ func (c *Config) Gateway(name string) *Gateway {
 		}
 	}
 	return nil
+}
+
+// SelectGateway returns the gateway named "namespace/name", or, when name is
+// empty, the only gateway; the error says what to choose from.
+func (c *Config) SelectGateway(name string) (*Gateway, error) {
+	if name != "" {
+		if g := c.Gateway(name); g != nil {
+			return g, nil
+		}
+		return nil, fmt.Errorf("VirtualGateway %s is not in the manifests or is invalid", name)
+	}
+	switch len(c.Gateways) {
+	case 0:
+		return nil, errors.New("no valid VirtualGateway in the manifests")
+	case 1:
+		return c.Gateways[0], nil
+	}
+	var names []string
+	for _, g := range c.Gateways {
+		names = append(names, g.Name)
+	}
+	return nil, fmt.Errorf("the manifests hold %d VirtualGateways (%s); choose one with --gateway NAMESPACE/NAME", len(names), strings.Join(names, ", "))
 }

@@ -111,10 +111,11 @@ func (r *Runner) update(set *resource.Set) error {
 		cfg, _ = compile.Compile(merged)
 		markStale(cfg, stale, problems)
 	}
-	gw, err := pickGateway(cfg, r.opts.Gateway)
+	g, err := cfg.SelectGateway(r.opts.Gateway)
 	if err != nil {
 		return err
 	}
+	gw := g.Name
 	if err := r.opts.Sink.Apply(cfg, gw); err != nil {
 		return fmt.Errorf("gateway %s: %w", gw, err)
 	}
@@ -231,25 +232,4 @@ func withEndpoints(set *resource.Set, eps map[string][]string) *resource.Set {
 	}
 	maps.Copy(out.Endpoints, eps)
 	return &out
-}
-
-// pickGateway returns the gateway to serve: the one asked for, or the only one.
-func pickGateway(cfg *ir.Config, want string) (string, error) {
-	if want != "" {
-		if cfg.Gateway(want) == nil {
-			return "", fmt.Errorf("VirtualGateway %s is not in the manifests or is invalid", want)
-		}
-		return want, nil
-	}
-	switch len(cfg.Gateways) {
-	case 0:
-		return "", fmt.Errorf("no valid VirtualGateway in the manifests")
-	case 1:
-		return cfg.Gateways[0].Name, nil
-	}
-	var names []string
-	for _, g := range cfg.Gateways {
-		names = append(names, g.Name)
-	}
-	return "", fmt.Errorf("the manifests hold %d VirtualGateways (%s); choose one with --gateway NAMESPACE/NAME", len(names), strings.Join(names, ", "))
 }

@@ -1,0 +1,132 @@
+package runner
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/meshgate/meshgate/internal/ir"
+	"github.com/meshgate/meshgate/internal/resource"
+)
+
+// sink records what was published.
+type sink struct{ cfg *ir.Config }
+
+func (s *sink) Apply(cfg *ir.Config, gateway string) error {
+	s.cfg = cfg
+	return nil
+}
+
+const base = `
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: Mesh
+metadata: {name: m}
+spec: {namespaceSelector: {}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualGateway
+metadata: {name: gw, namespace: ns}
+spec:
+  namespaceSelector: {}
+  listeners: [{portMapping: {port: 8080, protocol: http}}]
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: n, namespace: ns}
+spec:
+  listeners: [{portMapping: {port: 80, protocol: http}}]
+  serviceDiscovery: {dns: {hostname: n.local}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualService
+metadata: {name: s, namespace: ns}
+spec: {provider: {virtualNode: {virtualNodeRef: {name: n}}}}
+`
+
+func route(prefix, extra string) string {
+	return fmt.Sprintf(`
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: GatewayRoute
+metadata: {name: r, namespace: ns}
+spec:
+  httpRoute:
+    match: {prefix: %s%s}
+    action: {target: {virtualService: {virtualServiceRef: {name: s}}}}
+`, prefix, extra)
+}
+
+func setOf(t *testing.T, docs ...string) *resource.Set {
+	t.Helper()
+	set := resource.NewSet()
+	set.AddFile("m.yaml", []byte(strings.Join(docs, "\n---\n")))
+	return set
+}
+
+// served returns the prefix of the route served on port 8080, or "".
+func served(s *sink) string {
+	for _, r := range s.cfg.Gateways[0].Listeners[0].Routes {
+		return r.Match.Prefix
+	}
+	return ""
+}
+
+func status(s *sink, kind, name string) ir.ObjectStatus {
+	for _, st := range s.cfg.Statuses {
+		if st.Kind == kind && st.Name == name {
+			return st
+		}
+	}
+	return ir.ObjectStatus{}
+}
+
+func TestLastGoodVersionIsKept(t *testing.T) {
+	out := &sink{}
+	r := New(Options{Sink: out, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	steps := []struct {
+		name, doc   string
+		wantPrefix  string
+		wantReason  string
+		wantProblem bool
+	}{
+		{"first version serves", route("/v1", ""), "/v1", "", false},
+		{"an invalid edit keeps /v1", route("/v2", ", method: FETCH"), "/v1", ReasonLastGoodKept, true},
+		{"an edit that does not decode keeps /v1", route("/v3", ", methd: GET"), "/v1", ReasonLastGoodKept, true},
+		{"a good edit replaces it", route("/v4", ""), "/v4", "", false},
+		{"the route deleted is gone", "", "", "", false},
+	}
+	for _, st := range steps {
+		docs := []string{base}
+		if st.doc != "" {
+			docs = append(docs, st.doc)
+		}
+		if err := r.Update(setOf(t, docs...)); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if got := served(out); got != st.wantPrefix {
+			t.Errorf("%s: serving prefix %q, want %q", st.name, got, st.wantPrefix)
+		}
+		if got := status(out, "GatewayRoute", "r").Reason; st.wantReason != "" && got != st.wantReason {
+			t.Errorf("%s: route status reason %q, want %q", st.name, got, st.wantReason)
+		}
+		if got := len(r.Snapshot().Problems) > 0; got != st.wantProblem {
+			t.Errorf("%s: problems %v, want some: %v", st.name, r.Snapshot().Problems, st.wantProblem)
+		}
+	}
+}
+
+func TestNoGatewayIsAnErrorAndKeepsServing(t *testing.T) {
+	out := &sink{}
+	r := New(Options{Sink: out, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := r.Update(setOf(t, base, route("/v1", ""))); err != nil {
+		t.Fatal(err)
+	}
+	err := r.Update(setOf(t, route("/v2", "")))
+	if err == nil || !strings.Contains(err.Error(), "no valid VirtualGateway") {
+		t.Fatalf("err %v, want no valid VirtualGateway", err)
+	}
+	if served(out) != "/v1" || r.Snapshot().LastError == "" {
+		t.Fatalf("previous config not kept: %q, last error %q", served(out), r.Snapshot().LastError)
+	}
+}
