@@ -28,6 +28,9 @@ type Gateway struct {
 	Mesh      string      `json:"mesh"`
 	Listeners []*Listener `json:"listeners"` // sorted by port
 	AccessLog *AccessLog  `json:"accessLog,omitempty"`
+	// ClientTLS is spec.backendDefaults.clientPolicy.tls: TLS origination
+	// to upstreams.
+	ClientTLS *ClientTLS `json:"clientTLS,omitempty"`
 }
 
 // Listener is one gateway port and its route table.
@@ -43,6 +46,12 @@ type Listener struct {
 	Suffixes []HostSuffix `json:"suffixes,omitempty"`
 	// AnyHost are the indexes of routes without a hostname, in precedence order.
 	AnyHost []int `json:"anyHost,omitempty"`
+	// TLS terminates TLS on this listener; nil serves plaintext.
+	TLS *ListenerTLS `json:"tls,omitempty"`
+	// Pool limits what this listener accepts at once; nil is unlimited.
+	Pool *ConnectionPool `json:"connectionPool,omitempty"`
+	// HealthCheck is the listener's healthCheck as written.
+	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
 }
 
 // HostSuffix is the routes that match hosts ending in Suffix (lower case).
@@ -168,6 +177,11 @@ type Route struct {
 	// TotalWeight is the sum of the targets' weights; 0 means no target can
 	// receive traffic.
 	TotalWeight int `json:"totalWeight"`
+	// Retry is the route's retry policy, or App Mesh's default when the
+	// route has none.
+	Retry *RetryPolicy `json:"retryPolicy,omitempty"`
+	// Timeout is the route's timeout; nil means App Mesh's defaults.
+	Timeout *Timeout `json:"timeout,omitempty"`
 }
 
 // WeightedTarget is a VirtualNode, its relative weight and, optionally, the
@@ -189,6 +203,11 @@ type VirtualNode struct {
 	// Endpoints are fixed "IP:PORT" addresses; when empty, Hostname is
 	// resolved with DNS and the listener port is used.
 	Endpoints []string `json:"endpoints,omitempty"`
+	// Policies holds each listener's health check, outlier detection,
+	// connection pool, timeout and TLS, by listener port.
+	Policies map[int]*NodeListenerPolicy `json:"policies,omitempty"`
+	// ClientTLS is spec.backendDefaults.clientPolicy.tls of this node.
+	ClientTLS *ClientTLS `json:"clientTLS,omitempty"`
 }
 
 // AccessLog is where and how a gateway logs requests.
