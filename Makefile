@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test lint unit fuzz demo
+.PHONY: all build test lint unit fuzz demo generate envtest
 
 all: build
 
@@ -19,8 +19,21 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
+# unit runs the Kubernetes tests against a real kube-apiserver and etcd,
+# built once per machine into a version-keyed cache outside the repository
+# (about 11 minutes the first time; KUBEBUILDER_ASSETS overrides it).
 unit:
-	$(GO) test -race -count=1 ./...
+	KUBEBUILDER_ASSETS="$${KUBEBUILDER_ASSETS:-$$(hack/k8s-bins/build.sh)}" $(GO) test -race -count=1 ./...
+
+# envtest builds (or finds) the kube-apiserver and etcd of the tests and
+# prints their folder.
+envtest:
+	@hack/k8s-bins/build.sh
+
+# generate rewrites api/v1beta2/zz_generated.deepcopy.go, the CRDs in
+# config/crd/bases and their copy in charts/meshgate/crds with controller-gen.
+generate:
+	hack/generate.sh
 
 # fuzz: a short run of every fuzz target (the seed corpora also run in `make test`).
 fuzz:

@@ -3,6 +3,15 @@ package v1beta2
 import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 // VirtualRouter spreads a VirtualService's traffic over VirtualNodes by its routes.
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:categories=all
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="ARN",type="string",JSONPath=".status.virtualRouterARN",description="The AppMesh VirtualRouter object's Amazon Resource Name"
+// +kubebuilder:printcolumn:name="AGE",type="date",JSONPath=".metadata.creationTimestamp"
+// The API server cannot afford to find which name repeats (the cost
+// estimate of that message is over its budget), so its message stops at the
+// router; compile's status names the route.
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.routes) || self.spec.routes.all(r, self.spec.routes.exists_one(o, o.name == r.name))",messageExpression="'VirtualRouter-' + self.metadata.name + ' has duplicate route entries'"
 type VirtualRouter struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -11,11 +20,17 @@ type VirtualRouter struct {
 }
 
 // VirtualRouterSpec is the desired state of a VirtualRouter.
+// +kubebuilder:validation:XValidation:rule="(!has(oldSelf.awsName) || (has(self.awsName) && self.awsName == oldSelf.awsName)) && (!has(oldSelf.meshRef) || (has(self.meshRef) && self.meshRef == oldSelf.meshRef))",messageExpression="'VirtualRouter update may not change these fields: ' + (((has(oldSelf.awsName) && (!has(self.awsName) || self.awsName != oldSelf.awsName)) && (has(oldSelf.meshRef) && (!has(self.meshRef) || self.meshRef != oldSelf.meshRef))) ? 'spec.awsName,spec.meshRef' : ((has(oldSelf.awsName) && (!has(self.awsName) || self.awsName != oldSelf.awsName)) && !(has(oldSelf.meshRef) && (!has(self.meshRef) || self.meshRef != oldSelf.meshRef))) ? 'spec.awsName' : 'spec.meshRef')"
 type VirtualRouterSpec struct {
-	AWSName   *string                 `json:"awsName,omitempty"`
+	// +kubebuilder:validation:MaxLength=255
+	AWSName *string `json:"awsName,omitempty"`
+	// +kubebuilder:validation:MinItems=1
 	Listeners []VirtualRouterListener `json:"listeners,omitempty"`
-	Routes    []Route                 `json:"routes,omitempty"`
-	MeshRef   *MeshReference          `json:"meshRef,omitempty"`
+	// Routes is bounded so that the API server can bound the cost of the
+	// duplicate-name rule; it is AWS's default quota of routes per router.
+	// +kubebuilder:validation:MaxItems=50
+	Routes  []Route        `json:"routes,omitempty"`
+	MeshRef *MeshReference `json:"meshRef,omitempty"`
 	// Mesh is the guide form of MeshRef: a plain mesh name.
 	Mesh string `json:"mesh,omitempty"`
 }
@@ -27,12 +42,16 @@ type VirtualRouterListener struct {
 
 // Route is one entry of spec.routes: exactly one of its route kinds.
 type Route struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
 	Name       string     `json:"name"`
 	GRPCRoute  *GRPCRoute `json:"grpcRoute,omitempty"`
 	HTTPRoute  *HTTPRoute `json:"httpRoute,omitempty"`
 	HTTP2Route *HTTPRoute `json:"http2Route,omitempty"`
 	TCPRoute   *TCPRoute  `json:"tcpRoute,omitempty"`
 	// Priority 0..1000, 0 first; unset sorts after 1000.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
 	Priority *int64 `json:"priority,omitempty"`
 }
 
@@ -45,18 +64,28 @@ type HTTPRoute struct {
 }
 
 // HTTPRouteMatch: every criterion present must match.
+// +kubebuilder:validation:XValidation:rule="!(has(self.prefix) && has(self.path))",message="Both Prefix and Path cannot be specified, only 1 allowed"
+// +kubebuilder:validation:XValidation:rule="has(self.prefix) || has(self.path)",message="Either Prefix or Path must be specified"
 type HTTPRouteMatch struct {
-	Headers         []HTTPHeader          `json:"headers,omitempty"`
-	Method          *string               `json:"method,omitempty"`
-	Prefix          *string               `json:"prefix,omitempty"`
-	Path            *HTTPPathMatch        `json:"path,omitempty"`
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
+	Headers []HTTPHeader `json:"headers,omitempty"`
+	// +kubebuilder:validation:Enum=CONNECT;DELETE;GET;HEAD;OPTIONS;PATCH;POST;PUT;TRACE
+	Method *string        `json:"method,omitempty"`
+	Prefix *string        `json:"prefix,omitempty"`
+	Path   *HTTPPathMatch `json:"path,omitempty"`
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
 	QueryParameters []HTTPQueryParameters `json:"queryParameters,omitempty"`
-	Scheme          *string               `json:"scheme,omitempty"`
-	Port            *PortNumber           `json:"port,omitempty"`
+	// +kubebuilder:validation:Enum=http;https
+	Scheme *string     `json:"scheme,omitempty"`
+	Port   *PortNumber `json:"port,omitempty"`
 }
 
 // HTTPRouteAction picks one of the weighted targets.
 type HTTPRouteAction struct {
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
 	WeightedTargets []WeightedTarget `json:"weightedTargets"`
 }
 
@@ -64,16 +93,25 @@ type HTTPRouteAction struct {
 type WeightedTarget struct {
 	VirtualNodeRef *VirtualNodeReference `json:"virtualNodeRef,omitempty"`
 	VirtualNodeARN *string               `json:"virtualNodeARN,omitempty"`
-	Weight         int64                 `json:"weight"`
-	Port           *PortNumber           `json:"port,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Weight int64       `json:"weight"`
+	Port   *PortNumber `json:"port,omitempty"`
 }
 
 // HTTPRetryPolicy retries failed requests.
 type HTTPRetryPolicy struct {
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=25
+	// +kubebuilder:validation:items:Enum=server-error;gateway-error;client-error;stream-error
 	HTTPRetryEvents []string `json:"httpRetryEvents,omitempty"`
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1
+	// +kubebuilder:validation:items:Enum=connection-error
 	TCPRetryEvents  []string `json:"tcpRetryEvents,omitempty"`
 	PerRetryTimeout Duration `json:"perRetryTimeout"`
-	MaxRetries      int64    `json:"maxRetries"`
+	// +kubebuilder:validation:Minimum=0
+	MaxRetries int64 `json:"maxRetries"`
 }
 
 // GRPCRoute is a grpcRoute of a VirtualRouter.
@@ -86,24 +124,40 @@ type GRPCRoute struct {
 
 // GRPCRouteMatch: every criterion present must match.
 type GRPCRouteMatch struct {
-	ServiceName *string        `json:"serviceName,omitempty"`
-	MethodName  *string        `json:"methodName,omitempty"`
-	Metadata    []GRPCMetadata `json:"metadata,omitempty"`
-	Port        *PortNumber    `json:"port,omitempty"`
+	ServiceName *string `json:"serviceName,omitempty"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=50
+	MethodName *string `json:"methodName,omitempty"`
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
+	Metadata []GRPCMetadata `json:"metadata,omitempty"`
+	Port     *PortNumber    `json:"port,omitempty"`
 }
 
 // GRPCRouteAction picks one of the weighted targets.
 type GRPCRouteAction struct {
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
 	WeightedTargets []WeightedTarget `json:"weightedTargets"`
 }
 
 // GRPCRetryPolicy retries failed calls.
 type GRPCRetryPolicy struct {
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=5
+	// +kubebuilder:validation:items:Enum=cancelled;deadline-exceeded;internal;resource-exhausted;unavailable
 	GRPCRetryEvents []string `json:"grpcRetryEvents,omitempty"`
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=25
+	// +kubebuilder:validation:items:Enum=server-error;gateway-error;client-error;stream-error
 	HTTPRetryEvents []string `json:"httpRetryEvents,omitempty"`
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1
+	// +kubebuilder:validation:items:Enum=connection-error
 	TCPRetryEvents  []string `json:"tcpRetryEvents,omitempty"`
 	PerRetryTimeout Duration `json:"perRetryTimeout"`
-	MaxRetries      int64    `json:"maxRetries"`
+	// +kubebuilder:validation:Minimum=0
+	MaxRetries int64 `json:"maxRetries"`
 }
 
 // TCPRoute is a tcpRoute of a VirtualRouter.
@@ -120,11 +174,19 @@ type TCPRouteMatch struct {
 
 // TCPRouteAction picks one of the weighted targets.
 type TCPRouteAction struct {
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
 	WeightedTargets []WeightedTarget `json:"weightedTargets"`
 }
 
 // StandaloneRoute is the guide form of a route: kind Route, attached to the
-// VirtualRouter named in spec.virtualRouter, named by metadata.name.
+// VirtualRouter named in spec.virtualRouter, named by metadata.name. Its CRD
+// (routes.appmesh.k8s.aws) is meshgate's own: App Mesh had no such kind. It
+// has no status: the VirtualRouter it joins reports on it.
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:path=routes,singular=route,categories=all
+// +kubebuilder:printcolumn:name="ROUTER",type="string",JSONPath=".spec.virtualRouter.name"
+// +kubebuilder:printcolumn:name="AGE",type="date",JSONPath=".metadata.creationTimestamp"
 type StandaloneRoute struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -140,5 +202,7 @@ type StandaloneRouteSpec struct {
 	HTTPRoute     *HTTPRoute              `json:"httpRoute,omitempty"`
 	HTTP2Route    *HTTPRoute              `json:"http2Route,omitempty"`
 	TCPRoute      *TCPRoute               `json:"tcpRoute,omitempty"`
-	Priority      *int64                  `json:"priority,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	Priority *int64 `json:"priority,omitempty"`
 }

@@ -9,6 +9,7 @@ import (
 
 func newCheckCommand() *cobra.Command {
 	var in inputFlags
+	var sdsDir string
 	cmd := &cobra.Command{
 		Use:   "check -f PATH...",
 		Short: "Validate manifests; exit 0 when clean, 1 with errors",
@@ -22,6 +23,7 @@ func newCheckCommand() *cobra.Command {
 				fmt.Fprintln(cmd.ErrOrStderr(), "info:", s)
 			}
 			cfg, problems := compile.Compile(set)
+			problems = append(problems, compile.CheckFiles(set, cfg, sdsDir)...)
 			for _, p := range problems {
 				fmt.Fprintln(cmd.OutOrStdout(), p.String())
 			}
@@ -38,6 +40,7 @@ func newCheckCommand() *cobra.Command {
 		},
 	}
 	in.register(cmd)
+	cmd.Flags().StringVar(&sdsDir, "sds-dir", "", "directory of the secrets sds.secretName names (NAME/cert.pem, NAME/key.pem, NAME/ca.pem); without it they are not checked")
 	return cmd
 }
 

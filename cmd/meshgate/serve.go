@@ -24,12 +24,16 @@ const drainTimeout = 30 * time.Second
 
 func newServeCommand() *cobra.Command {
 	var in inputFlags
-	var listenAddr, adminAddr string
+	var kf kubeFlags
+	var listenAddr, adminAddr, sdsDir string
 	cmd := &cobra.Command{
 		Use:   "serve -f PATH...",
 		Short: "Serve a VirtualGateway from manifests, reloading them when they change",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if kf.enabled {
+				return serveKubernetes(cmd.Context(), kf, in, listenAddr, adminAddr)
+			}
 			set, eps, err := in.load()
 			if err != nil {
 				return err
@@ -42,14 +46,17 @@ func newServeCommand() *cobra.Command {
 				endpoints:  eps,
 				gateway:    in.gateway,
 				listenAddr: listenAddr,
+				sdsDir:     sdsDir,
 				adminAddr:  adminAddr,
 				watch:      in.files,
 			})
 		},
 	}
 	in.register(cmd)
+	kf.register(cmd)
 	cmd.Flags().StringVar(&listenAddr, "listen-address", "0.0.0.0", "IP address the VirtualGateway listeners bind; each binds its portMapping.port")
 	cmd.Flags().StringVar(&adminAddr, "admin-address", "127.0.0.1:9901", "address of /ready, /metrics and /config")
+	cmd.Flags().StringVar(&sdsDir, "sds-dir", "", "directory of the secrets sds.secretName names: NAME/cert.pem and NAME/key.pem (certificates), NAME/ca.pem (trust)")
 	return cmd
 }
 
@@ -58,9 +65,14 @@ type serveOptions struct {
 	endpoints  map[string][]string
 	gateway    string
 	listenAddr string
+	sdsDir     string // where sds.secretName secrets are read as files
 	adminAddr  string
 	// watch are the paths reloaded on change; none for the embedded demo.
 	watch []string
+	// source, when set, feeds every new set to the runner until ctx is
+	// done (the Kubernetes source); set may then be nil, and the gateway is
+	// ready once the first set compiles.
+	source func(ctx context.Context, update func(*resource.Set))
 	// started is called once the gateway serves and the admin endpoint is up.
 	started func(adminAddr string)
 }
@@ -77,13 +89,15 @@ func serve(ctx context.Context, o serveOptions) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	plane, err := dataplane.New(dataplane.Options{ListenAddress: o.listenAddr, Logger: log, Registry: reg})
+	plane, err := dataplane.New(dataplane.Options{ListenAddress: o.listenAddr, Logger: log, Registry: reg, SDSDir: o.sdsDir})
 	if err != nil {
 		return err
 	}
 	run := runner.New(runner.Options{Gateway: o.gateway, Endpoints: o.endpoints, Sink: plane, Registry: reg, Logger: log})
-	if err := run.Update(o.set); err != nil {
-		return err
+	if o.set != nil {
+		if err := run.Update(o.set); err != nil {
+			return err
+		}
 	}
 	adm, err := admin.Listen(o.adminAddr, admin.Sources{
 		Ready:    plane.Ready,
@@ -94,7 +108,11 @@ func serve(ctx context.Context, o serveOptions) error {
 		shutdownPlane(plane)
 		return fmt.Errorf("admin address: %w", err)
 	}
-	log.Info("serving", "gateway", run.Snapshot().Gateway, "admin", adm.Addr().String())
+	gwName := o.gateway
+	if s := run.Snapshot(); s != nil {
+		gwName = s.Gateway
+	}
+	log.Info("serving", "gateway", gwName, "admin", adm.Addr().String())
 	if len(o.watch) > 0 {
 		go file.Watch(ctx, o.watch, func(set *resource.Set, err error) {
 			if err != nil {
@@ -103,6 +121,9 @@ func serve(ctx context.Context, o serveOptions) error {
 			}
 			run.Update(set)
 		})
+	}
+	if o.source != nil {
+		go o.source(ctx, func(set *resource.Set) { run.Update(set) })
 	}
 	if o.started != nil {
 		o.started(adm.Addr().String())

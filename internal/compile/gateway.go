@@ -40,17 +40,14 @@ func (c *compiler) validateGateways() {
 					"Only one type of Virtual Gateway Connection Pool is allowed", nil, p.HTTP, p.HTTP2, p.GRPC, gatewayProtocols...)
 			}
 			c.listenerTLS(st, f+".tls", l.TLS)
-			if l.TLS != nil && l.TLS.Mode != "DISABLED" {
-				// The routing table carries no TLS settings: say so rather
-				// than let a user believe the port is encrypted.
-				st.note(fmt.Sprintf("%s.tls: TLS termination is not part of the compiled configuration; port %d serves plain %s",
-					f, l.PortMapping.Port, l.PortMapping.Protocol))
-			}
+			gatewayListenerResilience(g, &l)
+			c.gatewayListenerTLS(st, f+".tls", g, &l)
 		}
 		g.AccessLog = c.logging(st, "spec.logging", spec.Logging)
 		if spec.BackendDefaults != nil {
 			c.clientPolicy(st, "spec.backendDefaults.clientPolicy", spec.BackendDefaults.ClientPolicy)
 		}
+		g.ClientTLS = c.gatewayClientTLS(st, "spec.backendDefaults.clientPolicy", spec.BackendDefaults)
 		st.data = g
 	})
 }

@@ -34,6 +34,8 @@ func (c *compiler) validateNodes() {
 		st.data = info
 		for i, l := range spec.Listeners {
 			c.nodeListener(st, fmt.Sprintf("spec.listeners[%d]", i), &l)
+			nodeListenerResilience(info.node, &l)
+			nodeListenerTLS(info.node, &l)
 		}
 		if spec.Listeners != nil && spec.ServiceDiscovery == nil {
 			c.invalid(st, "spec.serviceDiscovery", fmt.Sprintf("ServiceDiscovery missing for VirtualNode-%s. ServiceDiscovery must be specified when a listener is specified.", vn.Name))
@@ -47,6 +49,7 @@ func (c *compiler) validateNodes() {
 		}
 		if spec.BackendDefaults != nil {
 			c.clientPolicy(st, "spec.backendDefaults.clientPolicy", spec.BackendDefaults.ClientPolicy)
+			info.node.ClientTLS = clientTLSIR(spec.BackendDefaults.ClientPolicy)
 		}
 		c.logging(st, "spec.logging", spec.Logging)
 	})

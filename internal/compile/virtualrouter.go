@@ -132,6 +132,7 @@ func (c *compiler) routeSpec(st *state, f, name string, priority *int64, grpc *v
 		if tcp.Timeout != nil {
 			c.duration(st, ri.typeField+".timeout.idle", tcp.Timeout.Idle)
 		}
+		ri.route.Timeout = tcpRouteTimeout(tcp.Timeout)
 	}
 	return ri
 }
@@ -166,6 +167,7 @@ func (c *compiler) httpRoute(st *state, ri *routeInfo, kind string, r *v1beta2.H
 		c.duration(st, f+".timeout.perRequest", t.PerRequest)
 		c.duration(st, f+".timeout.idle", t.Idle)
 	}
+	c.httpRouteResilience(st, ri, r)
 }
 
 func (c *compiler) grpcRoute(st *state, ri *routeInfo, r *v1beta2.GRPCRoute) {
@@ -194,6 +196,7 @@ func (c *compiler) grpcRoute(st *state, ri *routeInfo, r *v1beta2.GRPCRoute) {
 		c.duration(st, f+".timeout.perRequest", t.PerRequest)
 		c.duration(st, f+".timeout.idle", t.Idle)
 	}
+	c.grpcRouteResilience(st, ri, r)
 }
 
 // retryPolicy checks a retry policy (reference §1.5, §3); grpcEvents is nil

@@ -12,6 +12,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	conns    *prometheus.GaugeVec
+	res      *resMetrics
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -30,6 +31,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Open connections to upstream endpoints, by virtual node.",
 		}, []string{"virtual_node"}),
 	}
+	res, resErr := newResMetrics(reg)
+	if resErr != nil {
+		return nil, resErr
+	}
+	m.res = res
 	if reg == nil {
 		return m, nil
 	}

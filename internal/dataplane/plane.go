@@ -1,16 +1,19 @@
 // Package dataplane owns serving a compiled gateway: its listeners, routing
 // each request through a router.Table that Apply swaps atomically, proxying
-// to upstream endpoints, access logs and request metrics.
+// to upstream endpoints with retries, timeouts, health checks, outlier
+// detection and connection pools, access logs and request metrics.
 //
 // Requests never lock on the config path: each loads one atomic pointer to an
 // immutable snapshot and keeps it until it ends, so a reload never disturbs a
-// request in flight. Upstream state (round-robin positions, DNS answers,
-// pooled connections) lives outside the snapshot, keyed by node name, so a
+// request in flight. Upstream state (DNS answers, round-robin positions,
+// endpoint health and ejections, connection pools, pooled connections) lives
+// outside the snapshot, keyed by node, listener port and endpoint, so a
 // reload keeps it.
 package dataplane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,8 +40,9 @@ const (
 	drainTimeout = 30 * time.Second
 )
 
-// responseTimeout bounds the wait for an upstream's response headers (App
-// Mesh's default route timeout, 15 s). A variable so tests can shorten it.
+// responseTimeout is App Mesh's default request timeout (15 s), for requests
+// whose route and node listener set none (timeout.go). A variable so tests
+// can shorten it.
 var responseTimeout = 15 * time.Second
 
 // Options configure a Plane.
@@ -54,6 +58,8 @@ type Options struct {
 	Registry prometheus.Registerer
 	// Resolver looks up a virtual node's DNS hostname; nil uses the system resolver.
 	Resolver func(ctx context.Context, host string) ([]netip.Addr, error)
+	// SDSDir is where SDS secrets are read as files (see package certs).
+	SDSDir string
 }
 
 // Plane serves one gateway of the configs it is given.
@@ -63,6 +69,9 @@ type Plane struct {
 	metrics *metrics
 	up      *upstreams
 	logs    *logFiles
+	certs   *certStore
+	upTLSMu sync.Mutex             // guards upTLS
+	upTLS   map[string]*tls.Config // upstream TLS configs of the active config (tls.go)
 
 	cur   atomic.Pointer[snapshot]
 	ready atomic.Bool
@@ -79,17 +88,12 @@ type snapshot struct {
 	table   *router.Table
 	nodes   map[string]*upstreamNode
 	log     *accessLog // nil when the gateway has no access log
+	// ports holds each listener's protocol and TLS termination (listener.go).
+	ports map[int]*portConfig
 	// boundPorts maps the TCP port a listener is bound to to its gateway
 	// port, for Handler serving connections the Plane did not accept itself.
 	boundPorts map[int]int
 	onlyPort   int // the port when the gateway has exactly one listener
-}
-
-type server struct {
-	port int
-	ln   net.Listener
-	srv  *http.Server
-	done chan struct{} // closed when Serve returns
 }
 
 // New returns a Plane that serves nothing until Apply succeeds.
@@ -111,6 +115,7 @@ func New(opts Options) (*Plane, error) {
 		log:     log,
 		metrics: m,
 		logs:    newLogFiles(log),
+		certs:   newCertStore(opts.SDSDir, log),
 		servers: map[int]*server{},
 	}
 	p.up = newUpstreams(resolve, m)
@@ -134,6 +139,15 @@ func (p *Plane) Apply(cfg *ir.Config, gateway string) error {
 		return fmt.Errorf("dataplane: config not applied: %w", err)
 	}
 	gw := cfg.Gateway(gateway)
+	certsUsed := newCertUse()
+	ports, err := p.portConfigs(gw, certsUsed)
+	if err != nil {
+		return fmt.Errorf("dataplane: config not applied: %w", err)
+	}
+	upstreamTLS, err := p.upstreamTLSConfigs(gw.ClientTLS, cfg.Nodes, certsUsed)
+	if err != nil {
+		return fmt.Errorf("dataplane: config not applied: %w", err)
+	}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -167,7 +181,8 @@ func (p *Plane) Apply(cfg *ir.Config, gateway string) error {
 	snap := &snapshot{
 		gateway:    gw.Name,
 		table:      table,
-		nodes:      p.up.nodes(cfg.Nodes),
+		ports:      ports,
+		nodes:      p.up.nodes(cfg.Nodes, upstreamTLS),
 		log:        alog,
 		boundPorts: map[int]int{},
 	}
@@ -182,11 +197,12 @@ func (p *Plane) Apply(cfg *ir.Config, gateway string) error {
 	for _, s := range opened {
 		snap.boundPorts[tcpPort(s.ln.Addr())] = s.port
 	}
+	p.up.listenerPools.update(gw)
 	p.cur.Store(snap)
 
 	for _, s := range opened {
 		p.servers[s.port] = s
-		go p.serveListener(s)
+		go s.serve()
 	}
 	for port, s := range p.servers {
 		if !want[port] {
@@ -194,6 +210,7 @@ func (p *Plane) Apply(cfg *ir.Config, gateway string) error {
 			p.drain(s)
 		}
 	}
+	p.certs.keep(certsUsed)
 	p.ready.Store(true)
 	p.log.Info("config applied", "gateway", gw.Name, "ports", sortedPorts(p.servers))
 	return nil
@@ -231,34 +248,6 @@ func (p *Plane) listen(port int) (net.Listener, error) {
 	return net.Listen("tcp", net.JoinHostPort(p.opts.ListenAddress, strconv.Itoa(port)))
 }
 
-func (p *Plane) newServer(port int, ln net.Listener) *server {
-	// Every listener speaks HTTP/1.1 and cleartext HTTP/2 (gRPC clients use
-	// prior knowledge), so a listener whose protocol changes on reload
-	// needs no restart.
-	var protos http.Protocols
-	protos.SetHTTP1(true)
-	protos.SetUnencryptedHTTP2(true)
-	return &server{
-		port: port,
-		ln:   ln,
-		done: make(chan struct{}),
-		srv: &http.Server{
-			Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.serve(port, w, r) }),
-			Protocols:         &protos,
-			ReadHeaderTimeout: 30 * time.Second,
-			IdleTimeout:       5 * time.Minute,
-			ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
-		},
-	}
-}
-
-func (p *Plane) serveListener(s *server) {
-	defer close(s.done)
-	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		p.log.Error("listener stopped", "port", s.port, "error", err)
-	}
-}
-
 // drain stops a listener from accepting and lets its requests finish in the background.
 func (p *Plane) drain(s *server) {
 	p.drains.Add(1)
@@ -266,10 +255,7 @@ func (p *Plane) drain(s *server) {
 		defer p.drains.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 		defer cancel()
-		if err := s.srv.Shutdown(ctx); err != nil {
-			s.srv.Close()
-		}
-		<-s.done
+		s.shutdown(ctx)
 		p.log.Info("listener closed", "port", s.port)
 	}()
 }
@@ -302,6 +288,7 @@ func (p *Plane) Handler() http.Handler {
 				}
 			}
 		}
+		p.limitUpgrade(port, r)
 		p.serve(port, w, r)
 	})
 }
@@ -324,12 +311,7 @@ func (p *Plane) Shutdown(ctx context.Context) error {
 	errs := make(chan error, len(servers))
 	for _, s := range servers {
 		go func() {
-			err := s.srv.Shutdown(ctx)
-			if err != nil {
-				s.srv.Close()
-			}
-			<-s.done
-			errs <- err
+			errs <- s.shutdown(ctx)
 		}()
 	}
 	var err error

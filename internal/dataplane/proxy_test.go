@@ -334,7 +334,7 @@ func TestLocalReplies(t *testing.T) {
 	}
 	t.Run("grpc client gets grpc-status", func(t *testing.T) {
 		res := g.do(request{method: http.MethodPost, path: "/nothing", header: http.Header{"Content-Type": {"application/grpc"}}})
-		if res.status != http.StatusOK || res.header.Get("Grpc-Status") != "12" || res.header.Get("Grpc-Message") != "no%20route%20matched" {
+		if res.status != http.StatusOK || res.header.Get("Grpc-Status") != "12" || res.header.Get("Grpc-Message") != "no route matched" {
 			t.Fatalf("got %d %v", res.status, res.header)
 		}
 	})

@@ -12,7 +12,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -116,6 +115,11 @@ func (p *Plane) serve(port int, w http.ResponseWriter, r *http.Request) {
 		p.localReply(e, http.StatusServiceUnavailable, flagNoCluster, "gateway not configured")
 		return
 	}
+	release, ok := p.admit(e)
+	if !ok {
+		return
+	}
+	defer release()
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -150,17 +154,7 @@ func (p *Plane) serve(port int, w http.ResponseWriter, r *http.Request) {
 		p.localReply(e, http.StatusServiceUnavailable, flagNoCluster, "virtual node "+t.Node+" not found")
 		return
 	}
-	ep, h2, reason := p.up.endpoint(r.Context(), n, t.Port, e.start)
-	if reason != "" {
-		p.localReply(e, http.StatusServiceUnavailable, flagNoHealthy, reason)
-		return
-	}
-	e.endpoint = ep
-	proxy := p.up.h1Proxy
-	if h2 {
-		proxy = p.up.h2Proxy
-	}
-	proxy.ServeHTTP(e, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, e)))
+	p.forward(e, n, t.Port)
 }
 
 // pickTarget chooses a weighted target at random in proportion to its weight.
@@ -185,34 +179,20 @@ func pickTarget(ts []ir.WeightedTarget) ir.WeightedTarget {
 }
 
 // localReply answers on the gateway's own behalf. A gRPC client gets a
-// trailers-only response whose grpc-status maps the HTTP status, as Envoy does.
+// trailers-only response whose grpc-status maps the HTTP status (grpc.go).
 func (p *Plane) localReply(e *exchange, code int, flag, msg string) {
 	e.flags = flag
-	h := e.Header()
-	if strings.HasPrefix(e.r.Header.Get("Content-Type"), "application/grpc") {
-		h.Set("Content-Type", "application/grpc")
-		h.Set("Grpc-Status", grpcStatus(code))
-		h.Set("Grpc-Message", url.PathEscape(msg))
-		e.WriteHeader(http.StatusOK)
+	if isGRPC(e.r) {
+		writeGRPCError(e, grpcCodeFor(code), msg)
 		return
 	}
+	h := e.Header()
 	body := msg + "\n"
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("X-Content-Type-Options", "nosniff")
 	e.WriteHeader(code)
 	io.WriteString(e, body)
-}
-
-// grpcStatus maps an HTTP status to a gRPC status code the way gRPC clients do.
-func grpcStatus(code int) string {
-	switch code {
-	case http.StatusNotFound:
-		return "12" // UNIMPLEMENTED
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return "14" // UNAVAILABLE
-	}
-	return "2" // UNKNOWN
 }
 
 func exchangeOf(ctx context.Context) *exchange {
@@ -236,7 +216,7 @@ func rewriteRequest(pr *httputil.ProxyRequest) {
 		out.Header.Set("X-Request-Id", e.reqID)
 	}
 	if out.Body != nil {
-		out.Body = &countingBody{ReadCloser: out.Body, n: &e.bytesRecv}
+		out.Body = &countingBody{ReadCloser: out.Body, in: pr.In.Body, n: &e.bytesRecv}
 	}
 	e.upstreamSent = time.Now()
 }
@@ -270,9 +250,12 @@ func (p *Plane) proxyError(w http.ResponseWriter, out *http.Request, err error) 
 	}
 	e.failure = err.Error()
 	var op *net.OpError
+	var le *localError
 	switch {
 	case e.r.Context().Err() != nil:
 		e.flags = flagDownstreamGone // nobody to answer
+	case errors.As(err, &le):
+		p.localErrorReply(e, le)
 	case errors.As(err, &op) && op.Op == "dial":
 		p.localReply(e, http.StatusBadGateway, flagConnectFailure, "upstream connect error")
 	case isTimeout(err):
@@ -309,15 +292,34 @@ func newRequestID() string {
 	return string(s[:])
 }
 
+// countingBody is the body sent upstream: the proxy's copy of the client's
+// body, counted for the access log.
 type countingBody struct {
 	io.ReadCloser
-	n *atomic.Int64
+	in   io.Closer // the client's body itself
+	n    *atomic.Int64
+	read atomic.Bool
 }
 
 func (c *countingBody) Read(b []byte) (int, error) {
+	c.read.Store(true)
 	n, err := c.ReadCloser.Read(b)
 	c.n.Add(int64(n))
 	return n, err
+}
+
+// Close closes the client's body too once sending it has begun. The proxy
+// shields the client's body from the transport's Close (so that a failed
+// connect leaves it whole), but when an HTTP/2 upstream ends a stream
+// while the client's is still open (a gRPC server answering before the
+// client half-closes), the transport waits for its body writer, parked in a
+// Read of the client's body, and only closing that body frees it
+// (golang/go#80085, #48908). A body not yet read is left open.
+func (c *countingBody) Close() error {
+	if c.read.Load() && c.in != nil {
+		c.in.Close()
+	}
+	return c.ReadCloser.Close()
 }
 
 // record writes the access log line and the metrics of a finished exchange.

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,15 +25,20 @@ const (
 	dnsErrorTTL = time.Second
 )
 
-// upstreams is the state that outlives configs: one transport per upstream
-// protocol with its connection pools, and per-node balancing and DNS state.
+// upstreams is the state that outlives configs: per node its DNS answers
+// and clusters (one per listener: endpoints with their health, ejections,
+// connection pool and transport; cluster.go), and the gateway listeners'
+// connection pools.
 type upstreams struct {
 	resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 	metrics *metrics
 	dialer  net.Dialer
+	log     *slog.Logger
 
-	h1, h2           *http.Transport
-	h1Proxy, h2Proxy *httputil.ReverseProxy
+	proxy            *httputil.ReverseProxy
+	checkH1, checkH2 *http.Transport // health checks'
+
+	listenerPools listenerPools
 
 	mu     sync.Mutex // guards states; taken by Apply only
 	states map[string]*nodeState
@@ -42,12 +48,16 @@ type upstreams struct {
 type upstreamNode struct {
 	ir    *ir.VirtualNode
 	state *nodeState
+	// clusters are the node's listeners by port.
+	clusters map[int]*cluster
 }
 
 type nodeState struct {
-	rr      atomic.Uint64
 	refresh sync.Mutex                           // one DNS lookup at a time
 	dns     atomic.Pointer[map[dnsKey]*dnsEntry] // copy-on-write, read without locks
+
+	mu       sync.Mutex // guards clusters
+	clusters map[int]*cluster
 }
 
 type dnsKey struct {
@@ -67,48 +77,50 @@ func newUpstreams(resolve func(context.Context, string) ([]netip.Addr, error), m
 		resolve: resolve,
 		metrics: m,
 		dialer:  net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second},
+		log:     slog.New(slog.DiscardHandler),
 		states:  map[string]*nodeState{},
 	}
-	u.h1 = u.transport(false)
-	u.h2 = u.transport(true)
+	u.checkH1, u.checkH2 = checkTransports()
 	return u
 }
 
-// proxies builds the two reverse proxies; errorHandler answers failed exchanges.
+// proxies builds the reverse proxy; errorHandler answers failed exchanges.
+// Its transport sends each attempt through the transport of the request's
+// cluster (retry.go).
 func (u *upstreams) proxies(errorHandler func(http.ResponseWriter, *http.Request, error), log *slog.Logger) {
-	pool := &bufferPool{}
-	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
-	for _, x := range []struct {
-		t *http.Transport
-		p **httputil.ReverseProxy
-	}{{u.h1, &u.h1Proxy}, {u.h2, &u.h2Proxy}} {
-		*x.p = &httputil.ReverseProxy{
-			Rewrite:        rewriteRequest,
-			Transport:      x.t,
-			ModifyResponse: noteResponse,
-			ErrorHandler:   errorHandler,
-			BufferPool:     pool,
-			ErrorLog:       errLog,
-		}
+	u.log = log
+	u.proxy = &httputil.ReverseProxy{
+		Rewrite:        rewriteRequest,
+		Transport:      retryTransport{},
+		ModifyResponse: noteResponse,
+		ErrorHandler:   errorHandler,
+		BufferPool:     &bufferPool{},
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 }
 
-func (u *upstreams) transport(h2 bool) *http.Transport {
+// transport is the HTTP transport of one cluster: HTTP/2 (with prior
+// knowledge in cleartext) for http2 and grpc listeners, HTTP/1.1 otherwise;
+// TLS when tlsCfg is set; idle is how long an unused connection is kept (0:
+// until the upstream closes it). Timeouts are the call's (timeout.go), not
+// the transport's.
+func (u *upstreams) transport(h2 bool, idle time.Duration, tlsCfg *tls.Config) *http.Transport {
 	var protos http.Protocols
-	if h2 {
-		protos.SetUnencryptedHTTP2(true) // http2 and grpc nodes: prior-knowledge h2c
-	} else {
+	switch {
+	case h2 && tlsCfg == nil:
+		protos.SetUnencryptedHTTP2(true)
+	case h2:
+		protos.SetHTTP2(true)
+	default:
 		protos.SetHTTP1(true)
 	}
 	return &http.Transport{
 		DialContext:           u.dial,
+		TLSClientConfig:       tlsCfg,
 		Protocols:             &protos,
 		MaxIdleConnsPerHost:   1024,
-		IdleConnTimeout:       90 * time.Second,
+		IdleConnTimeout:       idle,
 		ExpectContinueTimeout: time.Second,
-		// App Mesh's default per-request timeout: an upstream that accepts
-		// a request and never answers gets a 504, not a hung client.
-		ResponseHeaderTimeout: responseTimeout,
 		// The gateway forwards bodies as they are; it must not ask for
 		// gzip and decode on the client's behalf.
 		DisableCompression: true,
@@ -143,50 +155,109 @@ func (c *trackedConn) Close() error {
 }
 
 // nodes pairs each node of a config with its lasting state, creating state
-// for new nodes and forgetting nodes that are gone.
-func (u *upstreams) nodes(cfg map[string]*ir.VirtualNode) map[string]*upstreamNode {
+// for new nodes and listeners, applying each listener's policy, and
+// forgetting (stopping the health checks of) nodes and listeners that are gone.
+func (u *upstreams) nodes(cfg map[string]*ir.VirtualNode, tlsFor map[string]map[int]*tls.Config) map[string]*upstreamNode {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	out := make(map[string]*upstreamNode, len(cfg))
 	for name, n := range cfg {
 		st := u.states[name]
 		if st == nil {
-			st = &nodeState{}
+			st = &nodeState{clusters: map[int]*cluster{}}
 			st.dns.Store(&map[dnsKey]*dnsEntry{})
 			u.states[name] = st
 		}
-		out[name] = &upstreamNode{ir: n, state: st}
+		un := &upstreamNode{ir: n, state: st, clusters: map[int]*cluster{}}
+		st.mu.Lock()
+		for _, l := range n.Listeners {
+			cfg := &clusterConfig{h2: l.Protocol == "http2" || l.Protocol == "grpc", hostname: n.Hostname, tls: tlsFor[name][l.Port]}
+			if p := n.Policies[l.Port]; p != nil {
+				cfg.policy = *p
+			}
+			un.clusters[l.Port] = st.cluster(u, name, l.Port, cfg)
+		}
+		for port, c := range st.clusters {
+			if un.clusters[port] == nil {
+				c.close()
+				delete(st.clusters, port)
+			}
+		}
+		st.mu.Unlock()
+		for port, c := range un.clusters {
+			switch {
+			case len(n.Endpoints) > 0:
+				// Fixed endpoints are known now: start their health checks.
+				c.endpoints(n.Endpoints)
+			case n.Hostname != "" && c.config().policy.HealthCheck != nil:
+				// Resolve now rather than at the first request, so that
+				// endpoints are checked before traffic reaches them.
+				go u.target(context.Background(), un, port, time.Now())
+			}
+		}
+		out[name] = un
 	}
-	for name := range u.states {
+	for name, st := range u.states {
 		if cfg[name] == nil {
+			st.close()
 			delete(u.states, name)
 		}
 	}
 	return out
 }
 
-// endpoint picks the address to send to and whether to speak HTTP/2; reason
-// is set when there is none.
-func (u *upstreams) endpoint(ctx context.Context, n *upstreamNode, port int, now time.Time) (addr string, h2 bool, reason string) {
+// cluster returns the node's cluster of port with cfg applied, creating it
+// when new; s.mu is held.
+func (s *nodeState) cluster(u *upstreams, node string, port int, cfg *clusterConfig) *cluster {
+	c := s.clusters[port]
+	if c == nil {
+		c = &cluster{up: u, node: node, port: port}
+		s.clusters[port] = c
+	}
+	c.update(cfg)
+	return c
+}
+
+func (s *nodeState) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for port, c := range s.clusters {
+		c.close()
+		delete(s.clusters, port)
+	}
+}
+
+// target finds the cluster of the node's listener port (0: its first) and
+// its current endpoints; reason is set when there is none.
+func (u *upstreams) target(ctx context.Context, n *upstreamNode, port int, now time.Time) (c *cluster, eps []*endpoint, reason string) {
 	node := n.ir
 	port, proto := nodeListener(node, port)
-	h2 = proto == "http2" || proto == "grpc"
+	c = n.clusters[port]
+	if c == nil {
+		// A port that is no listener of the node (or a node without
+		// listeners): served plainly over the listener's protocol.
+		n.state.mu.Lock()
+		c = n.state.clusters[port]
+		if c == nil {
+			c = n.state.cluster(u, node.Name, port, &clusterConfig{h2: proto == "http2" || proto == "grpc", hostname: node.Hostname})
+		}
+		n.state.mu.Unlock()
+	}
 	addrs := node.Endpoints
 	if len(addrs) == 0 {
 		switch {
 		case node.Hostname == "":
-			return "", false, "virtual node " + node.Name + " has no endpoints"
+			return nil, nil, "virtual node " + node.Name + " has no endpoints"
 		case port == 0:
-			return "", false, "virtual node " + node.Name + " has no listener port"
+			return nil, nil, "virtual node " + node.Name + " has no listener port"
 		}
 		var err error
 		addrs, err = n.state.lookup(ctx, u.resolve, dnsKey{node.Hostname, port, node.ResponseType == "ENDPOINTS"}, now)
 		if err != nil {
-			return "", false, fmt.Sprintf("virtual node %s: %v", node.Name, err)
+			return nil, nil, fmt.Sprintf("virtual node %s: %v", node.Name, err)
 		}
 	}
-	i := n.state.rr.Add(1) - 1
-	return addrs[i%uint64(len(addrs))], h2, ""
+	return c, c.endpoints(addrs), ""
 }
 
 // nodeListener is the node port to use (the target's, else the node's first
@@ -265,9 +336,16 @@ func systemResolve(ctx context.Context, host string) ([]netip.Addr, error) {
 	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
+// close stops every health check and releases idle connections.
 func (u *upstreams) close() {
-	u.h1.CloseIdleConnections()
-	u.h2.CloseIdleConnections()
+	u.mu.Lock()
+	for name, st := range u.states {
+		st.close()
+		delete(u.states, name)
+	}
+	u.mu.Unlock()
+	u.checkH1.CloseIdleConnections()
+	u.checkH2.CloseIdleConnections()
 }
 
 // bufferPool recycles the proxy's body copy buffers.

@@ -56,6 +56,8 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.validateResilience(bad)
+	c.validateTLS(bad)
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,211 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+)
+
+// Timeouts (reference §3, §4.7), as Envoy applies them at a route:
+//
+//   - The request timeout is the router route's timeout.perRequest, else the
+//     target VirtualNode listener's, else App Mesh's 15 s; 0 disables it. It
+//     runs from the end of the client's request body (at once for a request
+//     without one) until the response is complete, across all retries: a
+//     response that has not started by then gets 504 (gRPC:
+//     DEADLINE_EXCEEDED), one that is streaming is cut off. Long downloads
+//     and streams need a larger value or 0, as they did in App Mesh.
+//   - A retry policy's perRetryTimeout bounds each attempt the same way; an
+//     attempt that runs out is retried when the policy retries resets.
+//   - The stream idle timeout is the router route's timeout.idle, else
+//     Envoy's 5 minutes; 0 disables it. A request whose body and response
+//     both stay silent that long gets 408 "stream timeout" (gRPC:
+//     DEADLINE_EXCEEDED), or is cut off when its response has started.
+//   - A VirtualNode listener's timeout.idle is how long an idle upstream
+//     connection to its endpoints is kept (default 300 s; cluster.go).
+//
+// Connections switched to another protocol (WebSocket) have none of these
+// once the upstream has agreed to switch: they last until either side closes.
+
+// streamIdleDefault is Envoy's default stream idle timeout. A variable so
+// tests can shorten it.
+var streamIdleDefault = 5 * time.Minute
+
+var (
+	errRequestTimeout = errors.New("upstream request timeout")
+	errPerTryTimeout  = errors.New("upstream per-try timeout")
+	errStreamIdle     = errors.New("stream idle timeout")
+)
+
+// localError is a failure the gateway answers on its own behalf with code,
+// flag and msg (and, for a gRPC client, grpc when it is not codes.OK, else
+// the status code's usual mapping).
+type localError struct {
+	code int
+	flag string
+	msg  string
+	grpc codes.Code
+}
+
+func (e *localError) Error() string { return e.msg }
+
+// watchdog enforces a request's timeout and stream idle timeout with one
+// timer, and cancels the request's upstream context with the cause.
+type watchdog struct {
+	cancel  context.CancelCauseFunc
+	timeout time.Duration // 0: none
+	idle    time.Duration // 0: none
+	base    time.Time
+	last    atomic.Int64 // last activity, nanoseconds since base
+
+	mu       sync.Mutex
+	timer    *time.Timer
+	deadline time.Duration // since base; 0 until armed
+	stopped  bool
+}
+
+func newWatchdog(cancel context.CancelCauseFunc, timeout, idle time.Duration) *watchdog {
+	w := &watchdog{cancel: cancel, timeout: timeout, idle: idle, base: time.Now()}
+	if idle > 0 {
+		w.mu.Lock()
+		w.schedule()
+		w.mu.Unlock()
+	}
+	return w
+}
+
+// touch records activity on the stream.
+func (w *watchdog) touch() {
+	if w.idle > 0 {
+		w.last.Store(int64(time.Since(w.base)))
+	}
+}
+
+// arm starts the request timeout; later calls do nothing.
+func (w *watchdog) arm() {
+	if w.timeout <= 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped || w.deadline != 0 {
+		return
+	}
+	w.deadline = time.Since(w.base) + w.timeout
+	w.schedule()
+}
+
+// schedule sets the timer to the earlier of the deadline and the idle
+// limit; w.mu is held.
+func (w *watchdog) schedule() {
+	now := time.Since(w.base)
+	next := time.Duration(-1)
+	if w.deadline != 0 {
+		next = w.deadline - now
+	}
+	if w.idle > 0 {
+		if d := time.Duration(w.last.Load()) + w.idle - now; next < 0 || d < next {
+			next = d
+		}
+	}
+	if next < 0 {
+		next = 0
+	}
+	if w.timer == nil {
+		w.timer = time.AfterFunc(next, w.fire)
+	} else {
+		w.timer.Reset(next)
+	}
+}
+
+func (w *watchdog) fire() {
+	w.mu.Lock()
+	if w.stopped {
+		w.mu.Unlock()
+		return
+	}
+	now := time.Since(w.base)
+	var cause error
+	switch {
+	case w.deadline != 0 && now >= w.deadline:
+		cause = errRequestTimeout
+	case w.idle > 0 && now-time.Duration(w.last.Load()) >= w.idle:
+		cause = errStreamIdle
+	default:
+		w.schedule()
+		w.mu.Unlock()
+		return
+	}
+	w.stopped = true
+	w.mu.Unlock()
+	w.cancel(cause)
+}
+
+// stop ends the watch without cancelling anything.
+func (w *watchdog) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+// tryTimer bounds one attempt; it starts when the attempt's request has
+// been sent.
+type tryTimer struct {
+	d      time.Duration
+	cancel context.CancelCauseFunc
+
+	mu      sync.Mutex
+	t       *time.Timer
+	stopped bool
+}
+
+func (t *tryTimer) arm() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped || t.t != nil {
+		return
+	}
+	t.t = time.AfterFunc(t.d, func() { t.cancel(errPerTryTimeout) })
+}
+
+func (t *tryTimer) stop() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped = true
+	if t.t != nil {
+		t.t.Stop()
+	}
+}
+
+// timeoutError is what an upstream exchange cut short by cause becomes.
+func timeoutError(cause error) *localError {
+	switch {
+	case errors.Is(cause, errStreamIdle):
+		return &localError{code: 408, flag: flagStreamIdle, msg: "stream timeout", grpc: codes.DeadlineExceeded}
+	case errors.Is(cause, errRequestTimeout), errors.Is(cause, errPerTryTimeout):
+		return &localError{code: 504, flag: flagUpstreamTimeout, msg: "upstream request timeout", grpc: codes.DeadlineExceeded}
+	}
+	return nil
+}
+
+// localErrorReply answers a localError, with its own gRPC status when it has one.
+func (p *Plane) localErrorReply(e *exchange, le *localError) {
+	if le.grpc != codes.OK && isGRPC(e.r) {
+		p.localGRPCReply(e, le.grpc, le.flag, le.msg)
+		return
+	}
+	p.localReply(e, le.code, le.flag, le.msg)
+}
