@@ -86,8 +86,9 @@ func (h followDefault) WithGroup(name string) slog.Handler {
 // serveKubernetes runs `serve --kubernetes`: the gateway replica of a
 // Deployment. Each replica watches the cluster and serves on its own; it
 // writes nothing to the API server and is ready once its first configuration
-// is active.
-func serveKubernetes(ctx context.Context, kf kubeFlags, in inputFlags, listenAddr, adminAddr string) error {
+// is active. base carries the listener, admin and secret settings shared
+// with file mode.
+func serveKubernetes(ctx context.Context, kf kubeFlags, in inputFlags, base serveOptions) error {
 	if len(in.files) > 0 {
 		return errors.New("--kubernetes reads the cluster; drop -f")
 	}
@@ -102,13 +103,10 @@ func serveKubernetes(ctx context.Context, kf kubeFlags, in inputFlags, listenAdd
 	if err != nil {
 		return fmt.Errorf("kubernetes client configuration: %w", err)
 	}
-	return serve(ctx, serveOptions{
-		endpoints:  eps,
-		gateway:    in.gateway,
-		listenAddr: listenAddr,
-		adminAddr:  adminAddr,
-		source:     kubeSource(cfg, kube.Options{ClusterDomain: kf.clusterDomain}),
-	})
+	base.endpoints = eps
+	base.gateway = in.gateway
+	base.source = kubeSource(cfg, kube.Options{ClusterDomain: kf.clusterDomain})
+	return serve(ctx, base)
 }
 
 // kubeSource adapts kube.Watch to serveOptions.source.

@@ -32,7 +32,7 @@ func newServeCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if kf.enabled {
-				return serveKubernetes(cmd.Context(), kf, in, listenAddr, adminAddr)
+				return serveKubernetes(cmd.Context(), kf, in, serveOptions{listenAddr: listenAddr, adminAddr: adminAddr, sdsDir: sdsDir})
 			}
 			set, eps, err := in.load()
 			if err != nil {

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -24,7 +23,7 @@ import (
 // 127.0.0.1. Its streaming methods wait for the test between messages, so
 // a gateway that buffered a stream would never deliver it.
 type grpcBackend struct {
-	testgrpc.UnimplementedTestServiceServer
+	testpb.UnimplementedTestServiceServer
 	id   string
 	addr string
 	port int
@@ -43,7 +42,7 @@ func startGRPCBackend(t testing.TB, id string, opts ...grpc.ServerOption) *grpcB
 	b := &grpcBackend{id: id, addr: ln.Addr().String(), port: ln.Addr().(*net.TCPAddr).Port,
 		release: make(chan struct{}), received: make(chan int, 16)}
 	srv := grpc.NewServer(opts...)
-	testgrpc.RegisterTestServiceServer(srv, b)
+	testpb.RegisterTestServiceServer(srv, b)
 	go srv.Serve(ln)
 	t.Cleanup(srv.Stop)
 	return b
@@ -144,9 +143,9 @@ func grpcConn(t testing.TB, addr string, opts ...grpc.DialOption) *grpc.ClientCo
 }
 
 // grpcClient is a TestService client of a gateway port.
-func grpcClient(t testing.TB, addr string, opts ...grpc.DialOption) testgrpc.TestServiceClient {
+func grpcClient(t testing.TB, addr string, opts ...grpc.DialOption) testpb.TestServiceClient {
 	t.Helper()
-	return testgrpc.NewTestServiceClient(grpcConn(t, addr, opts...))
+	return testpb.NewTestServiceClient(grpcConn(t, addr, opts...))
 }
 
 // callCtx bounds a call generously: a stream the gateway buffered would
@@ -367,8 +366,8 @@ func TestGRPCGatewayErrors(t *testing.T) {
 	b := startGRPCBackend(t, "backend")
 	g := startGRPCGateway(t, b)
 	cc := grpcConn(t, g.p.Addrs()[8080].String())
-	c := testgrpc.NewTestServiceClient(cc)
-	other := testgrpc.NewUnimplementedServiceClient(cc)
+	c := testpb.NewTestServiceClient(cc)
+	other := testpb.NewUnimplementedServiceClient(cc)
 	fail := func(how string) context.Context {
 		return metadata.AppendToOutgoingContext(callCtx(t), "x-fail", how)
 	}
@@ -545,7 +544,7 @@ func TestGRPCRouteMatching(t *testing.T) {
 	g := startGateway(t, compiled(t, yaml, eps))
 	addr := func(port int) string { return g.p.Addrs()[port].String() }
 	// whoAnswers makes a call and returns the backend that answered it.
-	whoAnswers := func(t *testing.T, c testgrpc.TestServiceClient, method string, md ...string) string {
+	whoAnswers := func(t *testing.T, c testpb.TestServiceClient, method string, md ...string) string {
 		ctx := metadata.AppendToOutgoingContext(callCtx(t), md...)
 		var header metadata.MD
 		var err error
@@ -562,7 +561,7 @@ func TestGRPCRouteMatching(t *testing.T) {
 	}
 	plain := grpcClient(t, addr(8080))
 	cases := map[string]struct {
-		client testgrpc.TestServiceClient
+		client testpb.TestServiceClient
 		method string
 		md     []string
 		want   string
@@ -594,7 +593,7 @@ func TestGRPCRouteMatching(t *testing.T) {
 		}
 	})
 	t.Run("another service is not routed", func(t *testing.T) {
-		_, err := testgrpc.NewUnimplementedServiceClient(grpcConn(t, addr(8080))).UnimplementedCall(callCtx(t), &testpb.Empty{})
+		_, err := testpb.NewUnimplementedServiceClient(grpcConn(t, addr(8080))).UnimplementedCall(callCtx(t), &testpb.Empty{})
 		if s := status.Convert(err); s.Code() != codes.Unimplemented || s.Message() != "no route matched" {
 			t.Fatalf("got %v", err)
 		}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshgate/meshgate/internal/ir"
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -36,7 +37,7 @@ import (
 // upgraded ones: after the 101, the connection goes back to the port's
 // listener as if the client had opened it with prior knowledge, with the
 // upgrade request written in front of the client's first frames as the
-// HEADERS (and DATA) of stream 1, which is where RFC 9113's upgrade puts
+// HEADERS (and DATA) of stream 1, which is where RFC 7540 §3.2 puts
 // it. So one implementation handles all HTTP/2, and graceful shutdown
 // (GOAWAY, then drain) covers upgraded connections like the others.
 
@@ -190,10 +191,31 @@ func (s *server) upgradeH2C(w http.ResponseWriter, r *http.Request) bool {
 	var front bytes.Buffer
 	front.WriteString(http2.ClientPreface)
 	fr := http2.NewFramer(&front, nil)
-	fr.WriteRawFrame(http2.FrameSettings, 0, 0, append(settings, payload...))
+	fr.WriteRawFrame(http2.FrameSettings, 0, 0, mergeSettings(settings, payload))
 	front.Write(stream1)
 	s.ln.hand(&bufferedConn{Conn: c, r: io.MultiReader(&front, rd)})
 	return true
+}
+
+// mergeSettings is the settings of HTTP2-Settings followed by those of the
+// client's first SETTINGS frame, each identifier once (the later value
+// wins, as if the two had been applied in turn; a frame that repeats an
+// identifier is a protocol error to net/http).
+func mergeSettings(header, frame []byte) []byte {
+	var out []byte
+	seen := map[[2]byte]int{}
+	for _, b := range [][]byte{header, frame} {
+		for ; len(b) >= 6; b = b[6:] {
+			id := [2]byte{b[0], b[1]}
+			if i, ok := seen[id]; ok {
+				copy(out[i:i+6], b[:6])
+				continue
+			}
+			seen[id] = len(out)
+			out = append(out, b[:6]...)
+		}
+	}
+	return out
 }
 
 // upgradeStream is the upgrade request as HTTP/2 frames of stream 1: HEADERS
@@ -290,17 +312,20 @@ type portListener struct {
 
 	ready     chan net.Conn
 	closed    chan struct{}
+	startOnce sync.Once
 	closeOnce sync.Once
 	closeErr  error
 }
 
 func newPortListener(ln net.Listener, config func() *portConfig, log *slog.Logger) *portListener {
-	l := &portListener{Listener: ln, config: config, log: log, ready: make(chan net.Conn), closed: make(chan struct{})}
-	go l.acceptLoop()
-	return l
+	return &portListener{Listener: ln, config: config, log: log, ready: make(chan net.Conn), closed: make(chan struct{})}
 }
 
+// Accept starts sorting connections on its first call, which comes after
+// Apply has published the config that says how, so that no early
+// connection is taken for plaintext on a TLS port.
 func (l *portListener) Accept() (net.Conn, error) {
+	l.startOnce.Do(func() { go l.acceptLoop() })
 	select {
 	case c := <-l.ready:
 		return c, nil
@@ -346,7 +371,7 @@ func (l *portListener) acceptLoop() {
 		switch {
 		case t == nil:
 			l.hand(c)
-		case t.mode == "PERMISSIVE":
+		case t.mode == ir.TLSPermissive:
 			go l.sniff(c, t)
 		default:
 			l.hand(tls.Server(c, t.config))

@@ -156,7 +156,8 @@ func dialH2CUpgrade(t *testing.T, addr, method, path, body string) (*h2cUpgradeC
 	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.fr.WriteSettings(); err != nil {
+	// Real clients repeat in the frame what HTTP2-Settings said.
+	if err := c.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 100}, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	return c, nil
