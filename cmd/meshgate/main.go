@@ -45,6 +45,6 @@ func newRootCommand() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(newCheckCommand(), newRouteCommand(), newServeCommand(), newDemoCommand(), newControllerCommand())
+	root.AddCommand(newCheckCommand(), newRouteCommand(), newServeCommand(), newDemoCommand(), newControllerCommand(), newXDSCommand(), newBootstrapCommand())
 	return root
 }

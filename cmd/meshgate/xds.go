@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/meshgate/meshgate/internal/admin"
+	"github.com/meshgate/meshgate/internal/compile"
+	"github.com/meshgate/meshgate/internal/ir"
+	"github.com/meshgate/meshgate/internal/resource"
+	"github.com/meshgate/meshgate/internal/source/file"
+	"github.com/meshgate/meshgate/internal/xds"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+)
+
+func newXDSCommand() *cobra.Command {
+	var in inputFlags
+	var xdsAddr, adminAddr string
+	cmd := &cobra.Command{
+		Use:   "xds -f PATH...",
+		Short: "Serve manifests to Envoys and proxyless gRPC clients over xDS (ADS), reloading them when they change",
+		Long: `Serve every VirtualGateway and VirtualNode of the manifests over the
+Envoy xDS aggregated discovery service (state of the world, v3). Clients are
+keyed by the node id the App Mesh Envoy image sends:
+mesh/<mesh>/virtualGateway/<name> or mesh/<mesh>/virtualNode/<name> (full ARNs
+too), where <name> is the default awsName <name>_<namespace> or
+<namespace>/<name>. --xds-address unix:///path serves on a Unix socket.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			set, eps, err := in.load()
+			if err != nil {
+				return err
+			}
+			return serveXDS(cmd.Context(), xdsOptions{set: set, endpoints: eps, watch: in.files, xdsAddr: xdsAddr, adminAddr: adminAddr})
+		},
+	}
+	cmd.Flags().StringArrayVarP(&in.files, "filename", "f", nil, "manifest file or directory (repeatable; directories are read recursively)")
+	cmd.Flags().StringArrayVar(&in.resolve, "resolve", nil, "HOST=IP:PORT[,IP:PORT...]: endpoints of the VirtualNode whose DNS hostname is HOST, served over EDS instead of DNS (repeatable)")
+	cmd.Flags().StringVar(&xdsAddr, "xds-address", "127.0.0.1:18000", "address of the ADS gRPC server: HOST:PORT or unix:///PATH")
+	cmd.Flags().StringVar(&adminAddr, "admin-address", "127.0.0.1:9901", "address of /ready, /metrics and /config")
+	return cmd
+}
+
+type xdsOptions struct {
+	set                *resource.Set
+	endpoints          map[string][]string
+	watch              []string
+	xdsAddr, adminAddr string
+	// started is called once both servers listen.
+	started func(xdsAddr, adminAddr string)
+}
+
+// xdsState is what /config shows: the config last published and the
+// errors of the latest update.
+type xdsState struct {
+	mu        sync.Mutex
+	appliedAt time.Time
+	config    *ir.Config
+	problems  []resource.Problem
+	lastError string
+}
+
+func listenXDS(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
+		// A socket left by a previous run would make the bind fail.
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			os.Remove(path)
+		}
+		return net.Listen("unix", path)
+	}
+	return net.Listen("tcp", addr)
+}
+
+func serveXDS(ctx context.Context, o xdsOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log := slog.Default()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := xds.NewServer(xds.Options{Logger: log, Registry: reg})
+	state := &xdsState{}
+	update := func(set *resource.Set) {
+		for h, e := range o.endpoints {
+			set.Endpoints[h] = e
+		}
+		cfg, problems := compile.Compile(set)
+		for _, p := range problems {
+			log.Warn("manifest problem", "problem", p)
+		}
+		err := srv.Publish(cfg)
+		state.mu.Lock()
+		defer state.mu.Unlock()
+		state.appliedAt, state.config, state.problems, state.lastError = time.Now().UTC(), cfg, problems, ""
+		if err != nil {
+			// Snapshots that failed keep their previous version; the others are live.
+			state.lastError = err.Error()
+			log.Error("some xDS snapshots were not published; their clients keep the previous ones", "err", err)
+		}
+	}
+	update(o.set)
+
+	l, err := listenXDS(o.xdsAddr)
+	if err != nil {
+		return fmt.Errorf("xds address: %w", err)
+	}
+	adm, err := admin.Listen(o.adminAddr, admin.Sources{
+		Ready: func() bool { return true },
+		Config: func() any {
+			state.mu.Lock()
+			defer state.mu.Unlock()
+			return map[string]any{"appliedAt": state.appliedAt, "config": state.config, "problems": state.problems, "lastError": state.lastError}
+		},
+		Gatherer: reg,
+	}, log)
+	if err != nil {
+		l.Close()
+		return fmt.Errorf("admin address: %w", err)
+	}
+	if len(o.watch) > 0 {
+		go file.Watch(ctx, o.watch, func(set *resource.Set, err error) {
+			if err != nil {
+				log.Error("reading manifests failed; the previous configuration keeps serving", "err", err)
+				return
+			}
+			update(set)
+		})
+	}
+	log.Info("serving xDS", "address", l.Addr().String(), "admin", adm.Addr().String())
+	if o.started != nil {
+		o.started(l.Addr().String(), adm.Addr().String())
+	}
+	err = srv.Serve(ctx, l)
+	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	adm.Shutdown(sctx)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
