@@ -70,6 +70,22 @@ type compiler struct {
 	cfg    *ir.Config
 	// problems are compile's own problems, in the order found.
 	problems []resource.Problem
+	// byKind holds the sorted keys of each kind, computed once: passes ask
+	// for them per object, and recomputing would make compile quadratic.
+	byKind map[string][]resource.Key
+}
+
+// keys returns the keys of the objects of kind, sorted by namespace and name.
+func (c *compiler) keys(kind string) []resource.Key {
+	if ks, ok := c.byKind[kind]; ok {
+		return ks
+	}
+	if c.byKind == nil {
+		c.byKind = map[string][]resource.Key{}
+	}
+	ks := c.set.Keys(kind)
+	c.byKind[kind] = ks
+	return ks
 }
 
 // state is what compile knows about one input object.
@@ -121,7 +137,7 @@ func newCompiler(set *resource.Set) *compiler {
 
 // each calls f for every object of kind whose Value has type T, in key order.
 func each[T any](c *compiler, kind string, f func(st *state, v *T)) {
-	for _, k := range c.set.Keys(kind) {
+	for _, k := range c.keys(kind) {
 		st := c.objs[k]
 		if v, ok := st.obj.Value.(*T); ok {
 			f(st, v)

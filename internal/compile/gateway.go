@@ -78,7 +78,7 @@ func (c *compiler) buildGateways() {
 // host tables, and notes routes that can never match and gateways without
 // routes.
 func (c *compiler) finishGateways(owners map[*ir.GatewayRoute]*state) {
-	for _, k := range c.set.Keys(v1beta2.KindVirtualGateway) {
+	for _, k := range c.keys(v1beta2.KindVirtualGateway) {
 		st := c.objs[k]
 		if !st.served {
 			continue
@@ -90,13 +90,14 @@ func (c *compiler) finishGateways(owners map[*ir.GatewayRoute]*state) {
 				return order(RouteRank{a.Priority, &a.Match, a.Name}, RouteRank{b.Priority, &b.Match, b.Name})
 			})
 			l.IndexHosts()
-			for j, r := range l.Routes {
-				for _, earlier := range l.Routes[:j] {
-					if sameMatch(&earlier.Match, &r.Match) {
-						owners[r].note(fmt.Sprintf("never matched on port %d: gatewayRoute %s has the same match and comes first", l.Port, earlier.Name))
-						break
-					}
+			first := map[string]*ir.GatewayRoute{}
+			for _, r := range l.Routes {
+				k := matchKey("", &r.Match)
+				if earlier, ok := first[k]; ok {
+					owners[r].note(fmt.Sprintf("never matched on port %d: gatewayRoute %s has the same match and comes first", l.Port, earlier.Name))
+					continue
 				}
+				first[k] = r
 			}
 			routes += len(l.Routes)
 		}

@@ -273,7 +273,7 @@ func (c *compiler) bindGateway(st *state, gr *v1beta2.GatewayRoute, info *grInfo
 	grLabels := labels.Set(gr.Labels)
 	var found []*state
 	var names []string
-	for _, k := range c.set.Keys(v1beta2.KindVirtualGateway) {
+	for _, k := range c.keys(v1beta2.KindVirtualGateway) {
 		vg := c.objs[k].obj.Value.(*v1beta2.VirtualGateway)
 		if !selects(vg.Spec.NamespaceSelector, nsLabels) {
 			continue
@@ -291,7 +291,7 @@ func (c *compiler) bindGateway(st *state, gr *v1beta2.GatewayRoute, info *grInfo
 		// A gateway without namespaceSelector is the usual cause: say so
 		// after the controller's message.
 		var unselectable []string
-		for _, k := range c.set.Keys(v1beta2.KindVirtualGateway) {
+		for _, k := range c.keys(v1beta2.KindVirtualGateway) {
 			if c.objs[k].obj.Value.(*v1beta2.VirtualGateway).Spec.NamespaceSelector == nil {
 				unselectable = append(unselectable, irName(k))
 			}

@@ -137,7 +137,7 @@ func (c *compiler) resolveARN(st *state, r ref) (*state, refResult) {
 		return nil, refCrossMesh
 	}
 	var found []*state
-	for _, k := range c.set.Keys(r.kind) {
+	for _, k := range c.keys(r.kind) {
 		t := c.objs[k]
 		if t.meshOK && c.arnMeshMatches(t.mesh, r.arn.mesh) && awsName(t.obj) == r.arn.name {
 			found = append(found, t)

@@ -420,17 +420,17 @@ func (c *compiler) finishRouter(st *state, router *ir.VirtualRouter, owners map[
 		return order(RouteRank{a.Priority, &a.Match, a.Name}, RouteRank{b.Priority, &b.Match, b.Name})
 	})
 	tcp := false
-	for j, r := range router.Routes {
+	first := map[string]*ir.Route{}
+	for _, r := range router.Routes {
 		owner := owners[r]
 		prefix := ""
 		if owner == st {
 			prefix = "route " + r.Name + ": "
 		}
-		for _, earlier := range router.Routes[:j] {
-			if earlier.Kind == r.Kind && sameMatch(&earlier.Match, &r.Match) {
-				owner.note(fmt.Sprintf("%snever matched: route %s has the same match and comes first", prefix, earlier.Name))
-				break
-			}
+		if earlier, ok := first[matchKey(r.Kind, &r.Match)]; ok {
+			owner.note(fmt.Sprintf("%snever matched: route %s has the same match and comes first", prefix, earlier.Name))
+		} else {
+			first[matchKey(r.Kind, &r.Match)] = r
 		}
 		if r.TotalWeight == 0 {
 			owner.note(prefix + "the weights of all targets are 0, so every request this route matches gets 503")
