@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/meshgate/meshgate/bench/manifests"
+)
+
+// body is what the backend answers: 64 bytes, as small as an API health or
+// lookup response, so the proxies' per-request work dominates.
+var body = strings.Repeat("x", 63) + "\n"
+
+// probeBody is the backend's answer to exactly /probe, which is what the
+// reload probe route's prefix rewrite forwards; any other route (the
+// catch-all) forwards the path unchanged and gets body.
+const probeBody = "probe\n"
+
+// target is one thing the load generators measure: the backend directly or
+// a proxy in front of it.
+type target struct {
+	name string
+	h1   string // base URL for HTTP/1.1
+	h2c  string // base URL for h2c with prior knowledge; "" when not spoken
+	path string // request path (with query) every load sends
+	proc *process
+	// notes is how it is configured, for the report.
+	notes string
+}
+
+func (t *target) pid() int { return t.proc.pid() }
+
+// startBackend starts the nginx backend every proxy forwards to: one worker,
+// no access log, a fixed 64-byte body on HTTP/1.1 and on an h2c port.
+func startBackend(dir, cpu string) (*target, int, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, 0, err
+	}
+	conf := fmt.Sprintf(`worker_processes 1;
+daemon off;
+pid %[1]s/backend.pid;
+error_log stderr warn;
+worker_rlimit_nofile 65535;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    default_type text/plain;
+    client_body_temp_path %[1]s/backend-tmp;
+    server {
+        listen 127.0.0.1:%[2]d backlog=4096;
+        listen 127.0.0.1:%[3]d http2 backlog=4096;
+        location / { return 200 %[4]q; }
+        location = /probe { return 200 "probe\n"; }
+    }
+}
+`, dir, ports[0], ports[1], body)
+	p, err := nginxStart("backend", dir, cpu, conf)
+	if err != nil {
+		return nil, 0, err
+	}
+	t := &target{name: "direct", h1: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), h2c: fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
+		path: "/items/42", proc: p, notes: "nginx returning a fixed 64-byte body; the ceiling"}
+	return t, ports[0], waitServing(t.h1+t.path, p)
+}
+
+func nginxStart(name, dir, cpu, conf string) (*process, error) {
+	if err := os.MkdirAll(filepath.Join(dir, name+"-tmp"), 0o755); err != nil {
+		return nil, err
+	}
+	path, err := writeFile(dir, name+".nginx.conf", conf)
+	if err != nil {
+		return nil, err
+	}
+	return start(name, cpu, filepath.Join(dir, name+".log"), nil, "nginx", "-p", dir, "-e", "stderr", "-c", path)
+}
+
+// startNginx is nginx as a keep-alive reverse proxy: one worker, an upstream
+// keepalive pool larger than the connection count, access log off, the
+// X-Forwarded-* headers meshgate adds too.
+func startNginx(dir, cpu string, backend int) (*target, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	location := `location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+        }`
+	conf := fmt.Sprintf(`worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log stderr warn;
+worker_rlimit_nofile 65535;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    client_body_temp_path %[1]s/nginx-tmp/body;
+    proxy_temp_path %[1]s/nginx-tmp/proxy;
+    upstream backend {
+        server 127.0.0.1:%[2]d;
+        keepalive 512;
+        keepalive_requests 1000000;
+        keepalive_timeout 300s;
+    }
+    server {
+        listen 127.0.0.1:%[3]d backlog=4096;
+        %[5]s
+    }
+    server {
+        listen 127.0.0.1:%[4]d http2 backlog=4096;
+        %[5]s
+    }
+}
+`, dir, backend, ports[0], ports[1], location)
+	p, err := nginxStart("nginx", dir, cpu, conf)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{name: "nginx", h1: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), h2c: fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
+		path: "/items/42", proc: p, notes: "worker_processes 1, upstream keepalive 512, access_log off; h2c on a second port (`listen ... http2`)"}
+	return t, waitServing(t.h1+t.path, p)
+}
+
+// startHAProxy is HAProxy in HTTP mode with one thread, server connections
+// reused across clients, no logging, X-Forwarded-For added; its clear-text
+// frontend also takes h2c with prior knowledge.
+func startHAProxy(dir, cpu string, backend int) (*target, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	conf := fmt.Sprintf(`global
+    nbthread 1
+    maxconn 8000
+    pidfile %[1]s/haproxy.pid
+
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+    option forwardfor
+    http-reuse always
+
+frontend fe
+    bind 127.0.0.1:%[3]d
+    default_backend be
+
+backend be
+    server b1 127.0.0.1:%[2]d
+`, dir, backend, port)
+	path, err := writeFile(dir, "haproxy.cfg", conf)
+	if err != nil {
+		return nil, err
+	}
+	p, err := start("haproxy", cpu, filepath.Join(dir, "haproxy.log"), nil, "haproxy", "-db", "-f", path)
+	if err != nil {
+		return nil, err
+	}
+	u := fmt.Sprintf("http://127.0.0.1:%d", port)
+	t := &target{name: "haproxy", h1: u, h2c: u, path: "/items/42", proc: p,
+		notes: "nbthread 1, http-reuse always, option forwardfor, no log"}
+	return t, waitServing(t.h1+t.path, p)
+}
+
+// startCaddy is Caddy's reverse_proxy with an idle pool sized for the load,
+// GOMAXPROCS=1, h1 and h2c, no admin endpoint and no access log (Caddy logs
+// requests only when told to).
+func startCaddy(dir, cpu string, backend int) (*target, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	conf := fmt.Sprintf(`{
+	admin off
+	auto_https off
+	servers {
+		protocols h1 h2c
+	}
+}
+
+http://127.0.0.1:%[1]d {
+	bind 127.0.0.1
+	reverse_proxy 127.0.0.1:%[2]d {
+		transport http {
+			keepalive 5m
+			keepalive_idle_conns 1024
+			keepalive_idle_conns_per_host 1024
+		}
+	}
+}
+`, port, backend)
+	path, err := writeFile(dir, "Caddyfile", conf)
+	if err != nil {
+		return nil, err
+	}
+	home := filepath.Join(dir, "caddy-home")
+	env := []string{"GOMAXPROCS=1", "HOME=" + home, "XDG_DATA_HOME=" + home, "XDG_CONFIG_HOME=" + home}
+	p, err := start("caddy", cpu, filepath.Join(dir, "caddy.log"), env, "caddy", "run", "--adapter", "caddyfile", "--config", path)
+	if err != nil {
+		return nil, err
+	}
+	u := fmt.Sprintf("http://127.0.0.1:%d", port)
+	t := &target{name: "caddy", h1: u, h2c: u, path: "/items/42", proc: p,
+		notes: "GOMAXPROCS=1, keepalive_idle_conns(_per_host) 1024, h1+h2c, no access log"}
+	return t, waitServing(t.h1+t.path, p)
+}
+
+// meshgate is a meshgate serve process on a generated manifest set.
+type meshgate struct {
+	*target
+	dir   string // the watched manifest directory
+	admin string // admin base URL
+	port  int
+}
+
+// startMeshgate generates a set of routes GatewayRoutes into dir/name and
+// serves it with GOMAXPROCS=1, --resolve pointing every VirtualNode at the
+// backend. The request path is the deepest prefix route's, so matching
+// goes through the whole table's precedence.
+func startMeshgate(bin, dir, cpu, name string, routes, backend int, extra ...manifests.File) (*meshgate, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	mdir := filepath.Join(dir, name+"-manifests")
+	files := manifests.Generate(manifests.Options{Routes: routes, Port: ports[0]})
+	if err := manifests.WriteDir(mdir, append(files, extra...)...); err != nil {
+		return nil, err
+	}
+	path := "/items/42" // the catch-all: the only route of a one-route set
+	if i := manifests.Deepest(routes, manifests.ShapePrefix); i >= 0 {
+		path = manifests.RequestFor(i).Path
+	}
+	p, err := start(name, cpu, filepath.Join(dir, name+".log"), []string{"GOMAXPROCS=1"},
+		bin, "serve", "-f", mdir, "--listen-address", "127.0.0.1",
+		"--admin-address", fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		"--resolve", fmt.Sprintf("%s=127.0.0.1:%d", manifests.BackendHost, backend),
+		"--log-level", "warn")
+	if err != nil {
+		return nil, err
+	}
+	u := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	m := &meshgate{target: &target{name: name, h1: u, h2c: u, path: path, proc: p,
+		notes: fmt.Sprintf("GOMAXPROCS=1, %d GatewayRoute(s), request %s", routes, path)},
+		dir: mdir, admin: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), port: ports[0]}
+	return m, waitServing(u+path, p)
+}
+
+// waitServing polls url until it answers 200 or the process exits. Compiling
+// a very large set can take minutes, so the wait is long.
+func waitServing(url string, p *process) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	c := &http.Client{Timeout: 5 * time.Second}
+	for {
+		if p.exited() {
+			return fmt.Errorf("%s exited during startup; see %s", p.name, p.log.Name())
+		}
+		res, err := c.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %s not serving 200 after 15 minutes (last error %v)", p.name, url, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
