@@ -10,7 +10,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meshgate/meshgate/internal/compile"
 	"github.com/meshgate/meshgate/internal/source/kube"
+	"github.com/meshgate/meshgate/internal/xds"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -43,6 +45,7 @@ func newControllerCommand() *cobra.Command {
 	cmd.Flags().StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease; default: the pod's namespace (POD_NAMESPACE, or the service account's)")
 	cmd.Flags().StringVar(&o.leaderElectionID, "leader-election-id", "meshgate-controller", "name of the leader election Lease")
 	cmd.Flags().StringVar(&o.healthAddr, "health-address", ":8081", "address of /healthz and /readyz; 0 disables them")
+	cmd.Flags().StringVar(&o.xdsAddr, "xds-address", "", "serve the cluster's gateways and nodes to Envoy over ADS on this address (HOST:PORT or unix:///PATH); every replica serves, leader or not")
 	return cmd
 }
 
@@ -51,6 +54,8 @@ type controllerOptions struct {
 	source                                    kube.Options
 	leaderElectionNamespace, leaderElectionID string
 	healthAddr                                string
+	// xdsAddr, when set, is where every replica serves xDS.
+	xdsAddr string
 	// leaseDuration, renewDeadline and retryPeriod default to
 	// controller-runtime's (15s, 10s, 2s).
 	leaseDuration, renewDeadline, retryPeriod time.Duration
@@ -61,8 +66,9 @@ type controllerOptions struct {
 	elected func()
 }
 
-// runController runs the status writer under leader election until ctx is
-// done or SIGINT/SIGTERM arrives. Every replica keeps an up-to-date view of
+// runController runs the status writer under leader election, and with
+// xdsAddr the xDS server on every replica, until ctx is done or
+// SIGINT/SIGTERM arrives. Every replica keeps an up-to-date view of
 // the cluster, so a new leader writes at once.
 func runController(ctx context.Context, o controllerOptions) error {
 	if ctx == nil {
@@ -103,8 +109,26 @@ func runController(ctx context.Context, o controllerOptions) error {
 	if o.writer != nil {
 		o.writer(writer)
 	}
+	update := writer.Update
+	if o.xdsAddr != "" {
+		srv := xds.NewServer(xds.Options{Logger: log})
+		l, err := listenXDS(o.xdsAddr)
+		if err != nil {
+			return fmt.Errorf("xds address: %w", err)
+		}
+		update = func(s *kube.Snapshot) {
+			writer.Update(s)
+			cfg, _ := compile.Compile(s.Set)
+			if err := srv.Publish(cfg); err != nil {
+				log.Error("some xDS snapshots were not published; their clients keep the previous ones", "err", err)
+			}
+		}
+		if err := mgr.Add(everyReplica(func(ctx context.Context) error { return srv.Serve(ctx, l) })); err != nil {
+			return err
+		}
+	}
 	src := kube.New(mgr.GetCache(), o.source)
-	if err := mgr.Add(everyReplica(func(ctx context.Context) error { return src.Run(ctx, writer.Update) })); err != nil {
+	if err := mgr.Add(everyReplica(func(ctx context.Context) error { return src.Run(ctx, update) })); err != nil {
 		return err
 	}
 	if err := mgr.Add(writer); err != nil {
