@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test lint unit fuzz demo generate envtest
+.PHONY: all build test lint unit fuzz demo generate envtest bench bench-smoke
 
 all: build
 
@@ -42,3 +42,10 @@ fuzz:
 
 demo:
 	$(GO) run ./cmd/meshgate demo
+
+# bench: the side-by-side proxy benchmark (BENCHMARKS.md); not part of test.
+bench:
+	bench/run.sh
+
+bench-smoke:
+	bench/run.sh -smoke
