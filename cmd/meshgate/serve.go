@@ -87,8 +87,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	defer stop()
 	log := slog.Default()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	plane, err := dataplane.New(dataplane.Options{ListenAddress: o.listenAddr, Logger: log, Registry: reg, SDSDir: o.sdsDir})
 	if err != nil {
 		return err
@@ -135,6 +134,14 @@ func serve(ctx context.Context, o serveOptions) error {
 	defer cancel()
 	adm.Shutdown(sctx)
 	return err
+}
+
+// newRegistry is the metrics registry of a long-running command: its own
+// metrics plus the Go runtime's and the process's.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }
 
 func shutdownPlane(p *dataplane.Plane) error {

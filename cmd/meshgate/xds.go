@@ -19,8 +19,6 @@ import (
 	"github.com/meshgate/meshgate/internal/resource"
 	"github.com/meshgate/meshgate/internal/source/file"
 	"github.com/meshgate/meshgate/internal/xds"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 )
 
@@ -89,8 +87,7 @@ func serveXDS(ctx context.Context, o xdsOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := slog.Default()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	srv := xds.NewServer(xds.Options{Logger: log, Registry: reg})
 	state := &xdsState{}
 	update := func(set *resource.Set) {

@@ -177,7 +177,13 @@ func nodeListenerResilience(n *ir.VirtualNode, l *v1beta2.Listener) {
 	if hc == nil && od == nil && pool == nil && t == nil {
 		return
 	}
-	port := int(l.PortMapping.Port)
+	p := listenerPolicy(n, int(l.PortMapping.Port))
+	p.HealthCheck, p.OutlierDetection, p.Pool, p.Timeout = hc, od, pool, t
+}
+
+// listenerPolicy returns the policy of n's listener on port, adding an empty
+// one when the listener has none yet (resilience and TLS fill it in turn).
+func listenerPolicy(n *ir.VirtualNode, port int) *ir.NodeListenerPolicy {
 	if n.Policies == nil {
 		n.Policies = map[int]*ir.NodeListenerPolicy{}
 	}
@@ -186,7 +192,7 @@ func nodeListenerResilience(n *ir.VirtualNode, l *v1beta2.Listener) {
 		p = &ir.NodeListenerPolicy{}
 		n.Policies[port] = p
 	}
-	p.HealthCheck, p.OutlierDetection, p.Pool, p.Timeout = hc, od, pool, t
+	return p
 }
 
 // gatewayListenerResilience fills the connection pool and health check of

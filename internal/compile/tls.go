@@ -62,16 +62,7 @@ func nodeListenerTLS(n *ir.VirtualNode, l *v1beta2.Listener) {
 	if t == nil {
 		return
 	}
-	port := int(l.PortMapping.Port)
-	if n.Policies == nil {
-		n.Policies = map[int]*ir.NodeListenerPolicy{}
-	}
-	p := n.Policies[port]
-	if p == nil {
-		p = &ir.NodeListenerPolicy{}
-		n.Policies[port] = p
-	}
-	p.TLS = t
+	listenerPolicy(n, int(l.PortMapping.Port)).TLS = t
 }
 
 func listenerTLSIR(t *v1beta2.ListenerTLS) *ir.ListenerTLS {
