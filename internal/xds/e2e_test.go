@@ -26,13 +26,17 @@ import (
 
 // backend is a real gRPC server on loopback that names itself in the
 // "backend" response header. UnaryCall with "x-slow" blocks until the call
-// ends; with "x-flaky: KEY" it fails the first attempt for each KEY.
+// ends and records the deadline the call arrived with; with "x-flaky: KEY"
+// it fails the first attempt for each KEY.
 type backend struct {
 	testgrpc.UnimplementedTestServiceServer
 	name string
 	addr string
 	mu   sync.Mutex
 	seen map[string]int
+	// slowBudgets holds, per x-slow call, the time left until the
+	// deadline the client sent (grpc-timeout); 0 when it sent none.
+	slowBudgets []time.Duration
 }
 
 func (b *backend) EmptyCall(ctx context.Context, _ *testgrpc.Empty) (*testgrpc.Empty, error) {
@@ -43,6 +47,13 @@ func (b *backend) EmptyCall(ctx context.Context, _ *testgrpc.Empty) (*testgrpc.E
 func (b *backend) UnaryCall(ctx context.Context, _ *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	if len(md.Get("x-slow")) > 0 {
+		var budget time.Duration
+		if d, ok := ctx.Deadline(); ok {
+			budget = time.Until(d)
+		}
+		b.mu.Lock()
+		b.slowBudgets = append(b.slowBudgets, budget)
+		b.mu.Unlock()
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
