@@ -112,6 +112,9 @@ type state struct {
 	served bool
 	// data is what validation compiled for the build pass of its kind.
 	data any
+	// gateway is, for a GatewayRoute, the VirtualGateway it names or the
+	// only one that selects it, whether or not it could bind.
+	gateway string
 }
 
 func newCompiler(set *resource.Set) *compiler {
@@ -229,6 +232,10 @@ func (c *compiler) finish() (*ir.Config, []resource.Problem) {
 			Line:      st.obj.Origin.Line,
 			Condition: condition(k.Kind),
 			Active:    st.reason == "",
+			Gateway:   st.gateway,
+		}
+		if st.meshOK {
+			s.Mesh = st.mesh
 		}
 		switch {
 		case st.reason != "":

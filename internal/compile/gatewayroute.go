@@ -255,6 +255,7 @@ func (c *compiler) buildGatewayRoutes() {
 // route's namespace and whose gatewayRouteSelector selects its labels.
 func (c *compiler) bindGateway(st *state, gr *v1beta2.GatewayRoute, info *grInfo) *state {
 	if info.gateway != nil {
+		st.gateway = irName(*info.gateway)
 		gw, ok := c.objs[*info.gateway]
 		switch {
 		case !ok:
@@ -308,6 +309,7 @@ func (c *compiler) bindGateway(st *state, gr *v1beta2.GatewayRoute, info *grInfo
 		return nil
 	}
 	gw := found[0]
+	st.gateway = irName(gw.obj.Key)
 	switch {
 	case gw.meshOK && !c.sameMesh(st.mesh, gw.mesh):
 		c.reject(st, reasonMeshMismatch, "spec.virtualGateway", "virtualGateway referenced does not belong to the mesh referenced in GatewayRoute Create")

@@ -240,6 +240,12 @@ type ObjectStatus struct {
 	// something the user should know about an active object.
 	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Mesh is the Mesh the object belongs to, and Gateway, for a
+	// GatewayRoute, the VirtualGateway ("namespace/name") it names or was
+	// selected by. The Kubernetes controller releases App Mesh's member
+	// finalizers by them; they are not part of the published config.
+	Mesh    string `json:"-"`
+	Gateway string `json:"-"`
 }
 
 // Regexp is a compiled RE2 expression that is anchored to match the whole

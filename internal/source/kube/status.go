@@ -156,6 +156,9 @@ func (w *StatusWriter) write(ctx context.Context, snap *Snapshot) (failed bool) 
 			}
 		}
 	}
+	if w.releaseFinalizers(ctx, snap, cfg.Statuses) {
+		failed = true
+	}
 	return failed
 }
 
