@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -49,26 +50,90 @@ func deployFiles(t *testing.T, dir string) []string {
 	return out
 }
 
-// TestDeployManifestsAndRBAC applies deploy/ and deploy/gateway/ to a real
-// API server, then runs each mode as a user holding only the role deploy/
-// gives that mode: the gateway can read everything it watches and cannot
-// write status; the controller can lead and write status.
+// helmVersion is the Helm that renders charts/meshgate in the tests.
+const helmVersion = "v3.22.0"
+
+// helmBinary builds helm once per machine into the user cache (about two
+// minutes) and returns its path.
+func helmBinary(t *testing.T) string {
+	t.Helper()
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(cache, "meshgate-test", "helm-"+helmVersion)
+	bin := filepath.Join(dir, "helm")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "install", "helm.sh/helm/v3/cmd/helm@"+helmVersion)
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-mod=mod")
+	cmd.Dir = t.TempDir() // outside this module, so its go.mod plays no part
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go install helm %s: %v\n%s", helmVersion, err, out)
+	}
+	return bin
+}
+
+// installSources are the two ways to install meshgate: the kustomize
+// manifests of deploy/ (with deploy/gateway/) and the Helm chart with a
+// gateway, rendered as `helm install meshgate -n meshgate-system` would.
+var installSources = []struct {
+	name string
+	docs func(t *testing.T) []string
+}{
+	{"deploy", func(t *testing.T) []string {
+		root := kubetest.RepoRoot()
+		var docs []string
+		files := append(deployFiles(t, filepath.Join(root, "deploy")), deployFiles(t, filepath.Join(root, "deploy", "gateway"))...)
+		for _, f := range files {
+			if strings.Contains(f, filepath.Join("config", "crd")) {
+				continue // installed by the test API server already
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs = append(docs, string(b))
+		}
+		return docs
+	}},
+	{"chart", func(t *testing.T) []string {
+		helm := helmBinary(t)
+		chart := filepath.Join(kubetest.RepoRoot(), "charts", "meshgate")
+		if out, err := exec.Command(helm, "lint", "--strict", chart).CombinedOutput(); err != nil {
+			t.Fatalf("helm lint: %v\n%s", err, out)
+		}
+		out, err := exec.Command(helm, "template", "meshgate", chart, "--namespace", "meshgate-system",
+			"--set", "gateway.enabled=true,gateway.namespace=demo").Output()
+		if err != nil {
+			t.Fatalf("helm template: %v", err)
+		}
+		// The chart's CRDs are installed by the test API server already,
+		// and `helm template` leaves them out.
+		return []string{"apiVersion: v1\nkind: Namespace\nmetadata: {name: meshgate-system}\n", string(out)}
+	}},
+}
+
+// TestDeployManifestsAndRBAC applies each install source to a real API
+// server, then runs each mode as a user holding only the role it gives that
+// mode: the gateway can read everything it watches and cannot write status;
+// the controller can lead, write status and release App Mesh's finalizers.
 func TestDeployManifestsAndRBAC(t *testing.T) {
+	for _, src := range installSources {
+		t.Run(src.name, func(t *testing.T) { testInstall(t, src.docs(t)) })
+	}
+}
+
+func testInstall(t *testing.T, docs []string) {
 	env := kubetest.Shared(t)
 	ctx := context.Background()
-	root := kubetest.RepoRoot()
 	k := newCluster(t, env.Client)
 	k.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n")
-	files := append(deployFiles(t, filepath.Join(root, "deploy")), deployFiles(t, filepath.Join(root, "deploy", "gateway"))...)
-	for _, f := range files {
-		if strings.Contains(f, filepath.Join("config", "crd")) {
-			continue // installed by the test API server already
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k.apply(string(b))
+	for _, d := range docs {
+		k.apply(d)
 	}
 
 	bind := func(user, kind, role, ns string) {
@@ -88,7 +153,9 @@ func TestDeployManifestsAndRBAC(t *testing.T) {
 	k.apply(`
 apiVersion: appmesh.k8s.aws/v1beta2
 kind: Mesh
-metadata: {name: rbac-mesh}
+metadata:
+  name: rbac-mesh
+  finalizers: [finalizers.appmesh.k8s.aws/aws-appmesh-resources]
 spec: {namespaceSelector: {}}
 `)
 
@@ -153,5 +220,12 @@ spec: {namespaceSelector: {}}
 	kubetest.Eventually(t, kubeWait, "the controller to lead and write the Mesh's status", func() bool {
 		s, _ := readStatus(t, env.Client, "Mesh", "", "rbac-mesh")
 		return elected.Load() && s == "True/1"
+	})
+	if err := env.Client.Delete(ctx, mesh); err != nil {
+		t.Fatal(err)
+	}
+	kubetest.Eventually(t, kubeWait, "the controller to release the deleted Mesh's finalizer", func() bool {
+		err := env.Client.Get(ctx, client.ObjectKey{Name: "rbac-mesh"}, mesh.DeepCopy())
+		return apierrors.IsNotFound(err)
 	})
 }
