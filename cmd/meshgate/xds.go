@@ -5,21 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/meshgate/meshgate/api/v1beta2"
 	"github.com/meshgate/meshgate/internal/admin"
-	"github.com/meshgate/meshgate/internal/compile"
 	"github.com/meshgate/meshgate/internal/ir"
 	"github.com/meshgate/meshgate/internal/resource"
+	"github.com/meshgate/meshgate/internal/runner"
 	"github.com/meshgate/meshgate/internal/source/file"
 	"github.com/meshgate/meshgate/internal/xds"
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func newXDSCommand() *cobra.Command {
@@ -33,7 +37,9 @@ Envoy xDS aggregated discovery service (state of the world, v3). Clients are
 keyed by the node id the App Mesh Envoy image sends:
 mesh/<mesh>/virtualGateway/<name> or mesh/<mesh>/virtualNode/<name> (full ARNs
 too), where <name> is the default awsName <name>_<namespace> or
-<namespace>/<name>. --xds-address unix:///path serves on a Unix socket.`,
+<namespace>/<name>. --xds-address unix:///path serves on a Unix socket.
+When an edit makes an object invalid, that object keeps its last good
+version (as with serve) and the rest of the edit is served.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			set, eps, err := in.load()
@@ -59,14 +65,92 @@ type xdsOptions struct {
 	started func(xdsAddr, adminAddr string)
 }
 
-// xdsState is what /config shows: the config last published and the
-// errors of the latest update.
-type xdsState struct {
-	mu        sync.Mutex
-	appliedAt time.Time
-	config    *ir.Config
-	problems  []resource.Problem
-	lastError string
+// anchorKey names a VirtualGateway added to every set xds hands the
+// runner. The runner keeps the last good version of each object whose edit
+// is broken, as serve does, and then applies the config for the one
+// gateway it selects, which serve's data plane needs; xds serves every
+// gateway and node, so the runner is made to select this one, which is
+// never published. Its namespace is not a valid Kubernetes name, and its
+// namespaceSelector selects no namespace, so no GatewayRoute attaches to
+// it or is told about it.
+var anchorKey = resource.Key{Kind: v1beta2.KindVirtualGateway, Namespace: "meshgate:xds", Name: "anchor"}
+
+const anchorName = "meshgate:xds/anchor"
+
+// withAnchor is set plus the anchor gateway, in the first Mesh of the set
+// when it holds several (with one or none, it needs no mesh name).
+func withAnchor(set *resource.Set) *resource.Set {
+	vg := &v1beta2.VirtualGateway{Spec: v1beta2.VirtualGatewaySpec{
+		NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpDoesNotExist,
+		}}},
+		Listeners: []v1beta2.VirtualGatewayListener{{PortMapping: v1beta2.PortMapping{Port: 1, Protocol: "http"}}},
+	}}
+	vg.Name, vg.Namespace = anchorKey.Name, anchorKey.Namespace
+	if meshes := set.Keys(v1beta2.KindMesh); len(meshes) > 1 {
+		vg.Spec.Mesh = meshes[0].Name
+	}
+	out := *set
+	out.Objects = maps.Clone(set.Objects)
+	out.Objects[anchorKey] = &resource.Object{Key: anchorKey, Value: vg}
+	return &out
+}
+
+// withoutAnchor is cfg without the anchor gateway and its status.
+func withoutAnchor(cfg *ir.Config) *ir.Config {
+	if cfg == nil {
+		return nil
+	}
+	out := *cfg
+	out.Gateways = slices.DeleteFunc(slices.Clone(cfg.Gateways), func(g *ir.Gateway) bool { return g.Name == anchorName })
+	out.Statuses = slices.DeleteFunc(slices.Clone(cfg.Statuses), func(st ir.ObjectStatus) bool {
+		return st.Kind == anchorKey.Kind && st.Namespace == anchorKey.Namespace && st.Name == anchorKey.Name
+	})
+	return &out
+}
+
+// xdsSink publishes what the runner applies. Snapshots that fail keep
+// their previous version while the others go live, so only a config that
+// fails validation as a whole counts as not applied.
+type xdsSink struct {
+	srv *xds.Server
+	log *slog.Logger
+
+	mu      sync.Mutex
+	lastErr string // the latest publish's snapshot errors
+}
+
+func (s *xdsSink) Apply(cfg *ir.Config, _ string) error {
+	cfg = withoutAnchor(cfg)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	err := s.srv.Publish(cfg)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastErr = ""
+	if err != nil {
+		s.lastErr = err.Error()
+		s.log.Error("some xDS snapshots were not published; their clients keep the previous ones", "err", err)
+	}
+	return nil
+}
+
+// state is what /config shows: the config last published, its problems
+// and statuses (with objects kept in their last good version marked), and
+// the errors of the latest update.
+func (s *xdsSink) state(run *runner.Runner) any {
+	st := run.Snapshot()
+	if st == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lastErr := st.LastError
+	if s.lastErr != "" {
+		lastErr = strings.TrimPrefix(lastErr+"; "+s.lastErr, "; ")
+	}
+	return map[string]any{"appliedAt": st.AppliedAt, "config": withoutAnchor(st.Config), "problems": st.Problems, "lastError": lastErr}
 }
 
 func listenXDS(addr string) (net.Listener, error) {
@@ -89,24 +173,11 @@ func serveXDS(ctx context.Context, o xdsOptions) error {
 	log := slog.Default()
 	reg := newRegistry()
 	srv := xds.NewServer(xds.Options{Logger: log, Registry: reg})
-	state := &xdsState{}
+	sink := &xdsSink{srv: srv, log: log}
+	run := runner.New(runner.Options{Gateway: anchorName, Endpoints: o.endpoints, Sink: sink, Registry: reg, Logger: log})
 	update := func(set *resource.Set) {
-		for h, e := range o.endpoints {
-			set.Endpoints[h] = e
-		}
-		cfg, problems := compile.Compile(set)
-		for _, p := range problems {
-			log.Warn("manifest problem", "problem", p)
-		}
-		err := srv.Publish(cfg)
-		state.mu.Lock()
-		defer state.mu.Unlock()
-		state.appliedAt, state.config, state.problems, state.lastError = time.Now().UTC(), cfg, problems, ""
-		if err != nil {
-			// Snapshots that failed keep their previous version; the others are live.
-			state.lastError = err.Error()
-			log.Error("some xDS snapshots were not published; their clients keep the previous ones", "err", err)
-		}
+		// The runner logs a failed update; clients keep what they have.
+		run.Update(withAnchor(set))
 	}
 	update(o.set)
 
@@ -115,12 +186,8 @@ func serveXDS(ctx context.Context, o xdsOptions) error {
 		return fmt.Errorf("xds address: %w", err)
 	}
 	adm, err := admin.Listen(o.adminAddr, admin.Sources{
-		Ready: func() bool { return true },
-		Config: func() any {
-			state.mu.Lock()
-			defer state.mu.Unlock()
-			return map[string]any{"appliedAt": state.appliedAt, "config": state.config, "problems": state.problems, "lastError": state.lastError}
-		},
+		Ready:    func() bool { return true },
+		Config:   func() any { return sink.state(run) },
 		Gatherer: reg,
 	}, log)
 	if err != nil {

@@ -14,6 +14,8 @@ type vnInfo struct {
 	node     *ir.VirtualNode
 	cloudMap bool
 	backends []ref
+	// backendTLS is the clientPolicy.tls of each of backends, nil when unset.
+	backendTLS []*ir.ClientTLS
 }
 
 // validateNodes checks every VirtualNode on its own (reference §1.6, §4,
@@ -150,6 +152,7 @@ func (c *compiler) backends(st *state, vn *v1beta2.VirtualNode, info *vnInfo) {
 		}
 		seen[kind+id] = true
 		info.backends = append(info.backends, r)
+		info.backendTLS = append(info.backendTLS, clientTLSIR(vs.ClientPolicy))
 	}
 }
 
@@ -176,14 +179,25 @@ func (c *compiler) buildNodes() {
 		if info.cloudMap {
 			st.note("AWS Cloud Map discovery is not available outside AWS; give endpoints with --resolve")
 		}
-		for _, b := range info.backends {
+		for i, b := range info.backends {
 			t, res := c.resolve(st, b)
 			if res == refOK || res == refInactive {
+				// Services are built after nodes, so every one that exists
+				// resolves as inactive here; one that is rejected later is
+				// left out by the sinks, which look it up.
+				node.Backends = append(node.Backends, ir.Backend{Service: t.name(), ClientTLS: info.backendTLS[i]})
 				continue
 			}
 			_, msg := c.refProblem(st, b, t, res)
 			c.problem(st, b.field, msg)
 		}
+		if m := c.meshState(st.mesh); m != nil {
+			if mesh, ok := m.obj.Value.(*v1beta2.Mesh); ok && mesh.Spec.EgressFilter != nil {
+				node.EgressAllowAll = mesh.Spec.EgressFilter.Type == "ALLOW_ALL"
+			}
+		}
+		slices.SortStableFunc(node.Backends, func(a, b ir.Backend) int { return strings.Compare(a.Service, b.Service) })
+		node.Backends = slices.CompactFunc(node.Backends, func(a, b ir.Backend) bool { return a.Service == b.Service })
 		st.served = true
 		c.cfg.Nodes[node.Name] = node
 	})

@@ -208,6 +208,42 @@ type VirtualNode struct {
 	Policies map[int]*NodeListenerPolicy `json:"policies,omitempty"`
 	// ClientTLS is spec.backendDefaults.clientPolicy.tls of this node.
 	ClientTLS *ClientTLS `json:"clientTLS,omitempty"`
+	// Backends are the VirtualServices of spec.backends that exist, sorted
+	// by name. App Mesh gives a node's proxy routes to these services only.
+	Backends []Backend `json:"backends,omitempty"`
+	// EgressAllowAll is the egressFilter ALLOW_ALL of the node's mesh: its
+	// proxy passes traffic for anything that is not one of its backends on
+	// to where it was sent, without mesh routing. False is App Mesh's
+	// default, DROP_ALL.
+	EgressAllowAll bool `json:"egressAllowAll,omitempty"`
+}
+
+// Backend is one VirtualService a node declares it calls.
+type Backend struct {
+	Service string `json:"virtualService"`
+	// ClientTLS is the backend's own clientPolicy.tls, which replaces the
+	// node's backendDefaults for this service; nil means the defaults.
+	ClientTLS *ClientTLS `json:"clientTLS,omitempty"`
+}
+
+// Backend returns the backend of the node for VirtualService svc, or nil
+// when the node does not declare it.
+func (n *VirtualNode) Backend(svc string) *Backend {
+	for i := range n.Backends {
+		if n.Backends[i].Service == svc {
+			return &n.Backends[i]
+		}
+	}
+	return nil
+}
+
+// BackendTLS is the client TLS policy in effect toward backend b (reference
+// §4.4: a backend's clientPolicy overrides backendDefaults).
+func (n *VirtualNode) BackendTLS(b *Backend) *ClientTLS {
+	if b != nil && b.ClientTLS != nil {
+		return b.ClientTLS
+	}
+	return n.ClientTLS
 }
 
 // AccessLog is where and how a gateway logs requests.

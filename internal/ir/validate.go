@@ -56,6 +56,15 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	for name, n := range c.Nodes {
+		seen := map[string]bool{}
+		for _, b := range n.Backends {
+			if b.Service == "" || seen[b.Service] {
+				bad("virtual node %s: backend %q is empty or listed twice", name, b.Service)
+			}
+			seen[b.Service] = true
+		}
+	}
 	c.validateResilience(bad)
 	c.validateTLS(bad)
 	return errors.Join(errs...)

@@ -2,7 +2,6 @@ package xds
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -13,12 +12,10 @@ import (
 )
 
 // Client translates what the proxyless gRPC client that is VirtualNode
-// "namespace/name" is served: one API listener per VirtualService, named
-// by the service's hostname (its awsName) as the client dials it
-// ("xds:///<hostname>"), plus "<hostname>:<port>" for each port of the
-// service's provider. The IR does not record a node's backends, so every
-// VirtualService of the config is offered; a real Envoy sidecar's ingress
-// and egress listeners are not generated yet.
+// "namespace/name" is served: one API listener per backend of the node
+// (spec.backends, as its Envoy would get), named by the service's hostname
+// (its awsName) as the client dials it ("xds:///<hostname>"), plus
+// "<hostname>:<port>" for each port of the service's provider.
 //
 // Routes carry the router's matches, weighted targets, retries (gRPC
 // events) and the per-request timeout as max_stream_duration, which is
@@ -30,21 +27,20 @@ func Client(cfg *ir.Config, node string) (*Resources, error) {
 		return nil, fmt.Errorf("virtual node %s not in config", node)
 	}
 	t := newTranslator(cfg, true)
-	if p := cfg.Nodes[node].ClientTLS; p != nil && p.Enforce {
-		t.warn("virtual node %s: its client TLS policy is not applied to proxyless gRPC clients, which call in plaintext", node)
+	n := cfg.Nodes[node]
+	for _, b := range n.Backends {
+		if p := n.BackendTLS(&b); p != nil && p.Enforce {
+			t.warn("virtual node %s: its client TLS policy toward %s is not applied to proxyless gRPC clients, which call in plaintext", node, b.Service)
+		}
 	}
 	r := &Resources{}
-	names := make([]string, 0, len(cfg.Services))
-	for n := range cfg.Services {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		svc := cfg.Services[n]
-		host := svc.Hostname
-		if host == "" {
+	for _, b := range n.Backends {
+		svc := cfg.Services[b.Service]
+		if svc == nil || svc.Hostname == "" {
+			t.warn("virtual node %s: backend %s is not an active virtual service; it gets no API listener", node, b.Service)
 			continue
 		}
+		host := svc.Hostname
 		// Port 0 is the name without a port: the provider's only port, or
 		// routes for any port.
 		ports := []int{0}

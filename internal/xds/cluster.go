@@ -53,13 +53,13 @@ func (t *translator) nodeCluster(name string, port, fallback int) string {
 			}
 		}
 	}
-	cn := ClusterName(name, port)
+	cn := ClusterName(name, port) + t.variant
 	if _, ok := t.clusters[cn]; ok {
 		return cn
 	}
 	c := &cluster.Cluster{
 		Name:            cn,
-		CircuitBreakers: &cluster.CircuitBreakers{Thresholds: []*cluster.CircuitBreakers_Thresholds{unlimitedThresholds()}},
+		CircuitBreakers: &cluster.CircuitBreakers{Thresholds: []*cluster.CircuitBreakers_Thresholds{poolThresholds(t.pool)}},
 		LbPolicy:        cluster.Cluster_ROUND_ROBIN,
 	}
 	eds := func() {
@@ -140,6 +140,26 @@ func (t *translator) nodeCluster(name string, port, fallback int) string {
 	}
 	t.clusters[cn] = c
 	return cn
+}
+
+// poolThresholds are App Mesh's unlimited circuit breakers with the
+// limits of pool, if any, in their place.
+func poolThresholds(pool *ir.ConnectionPool) *cluster.CircuitBreakers_Thresholds {
+	th := unlimitedThresholds()
+	if pool == nil {
+		return th
+	}
+	limit := func(v int) *wrapperspb.UInt32Value { return wrapperspb.UInt32(uint32(min(v, math.MaxUint32))) }
+	if pool.MaxConnections > 0 {
+		th.MaxConnections = limit(pool.MaxConnections)
+	}
+	if pool.MaxPendingRequests > 0 {
+		th.MaxPendingRequests = limit(pool.MaxPendingRequests)
+	}
+	if pool.MaxRequests > 0 {
+		th.MaxRequests = limit(pool.MaxRequests)
+	}
+	return th
 }
 
 func unlimitedThresholds() *cluster.CircuitBreakers_Thresholds {

@@ -101,6 +101,10 @@ spec:
     - portMapping: {port: 8080, protocol: grpc}
   serviceDiscovery:
     dns: {hostname: client.demo.svc}
+  backends:
+    - virtualService:
+        virtualServiceRef: {name: color}
+EXTRABACKENDS
 ---
 apiVersion: appmesh.k8s.aws/v1beta2
 kind: VirtualNode
@@ -119,6 +123,14 @@ spec:
     - portMapping: {port: 50051, protocol: grpc}
   serviceDiscovery:
     dns: {hostname: v2.demo.svc}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualService
+metadata: {name: hidden, namespace: demo}
+spec:
+  provider:
+    virtualNode:
+      virtualNodeRef: {name: v1}
 ---
 apiVersion: appmesh.k8s.aws/v1beta2
 kind: VirtualService
@@ -225,6 +237,8 @@ type mesh struct {
 	acks    *ackTracker
 	host    string // the VirtualService's hostname
 	publish func(w1, w2 int) string
+	// extraBackends is YAML added to the client's spec.backends by publish.
+	extraBackends string
 }
 
 // nodeID is the client VirtualNode of meshManifests.
@@ -253,7 +267,7 @@ func startMesh(t *testing.T) *mesh {
 	// compiles and publishes them, and returns the client's snapshot version.
 	m.publish = func(w1, w2 int) string {
 		t.Helper()
-		text := strings.ReplaceAll(strings.ReplaceAll(meshManifests, "V1WEIGHT", fmt.Sprint(w1)), "V2WEIGHT", fmt.Sprint(w2))
+		text := strings.NewReplacer("V1WEIGHT", fmt.Sprint(w1), "V2WEIGHT", fmt.Sprint(w2), "EXTRABACKENDS\n", m.extraBackends).Replace(meshManifests)
 		path := filepath.Join(dir, "mesh.yaml")
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
@@ -419,5 +433,70 @@ func TestProxylessGRPC(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(srv.nacks); n != 0 {
 		t.Fatalf("NACKs were counted for %d resource types", n)
+	}
+}
+
+// TestProxylessBackendsOnly checks that a proxyless client is served the
+// backends its VirtualNode declares and nothing else. demo/hidden is a
+// service of the mesh: while the client lists it, calls to it reach v1;
+// once an edit drops it from the client's backends, the client's listener
+// for it is gone and calls fail with UNAVAILABLE, while the backend that
+// stays (demo/color) keeps serving.
+func TestProxylessBackendsOnly(t *testing.T) {
+	m := startMesh(t)
+	m.extraBackends = "    - virtualService:\n        virtualServiceRef: {name: hidden}\n"
+	version := m.publish(1, 0)
+	resolver, err := xds.NewXDSResolverWithConfigForTesting([]byte(bootstrapJSON(m.addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(target string) testgrpc.TestServiceClient {
+		cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(resolver))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cc.Close() })
+		return testgrpc.NewTestServiceClient(cc)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	call := func(c testgrpc.TestServiceClient, opts ...grpc.CallOption) (string, error) {
+		var hdr metadata.MD
+		_, err := c.UnaryCall(ctx, &testgrpc.SimpleRequest{}, append(opts, grpc.Header(&hdr))...)
+		if b := hdr.Get("backend"); len(b) == 1 {
+			return b[0], err
+		}
+		return "", err
+	}
+	const hiddenHost = "hidden.demo"
+	hidden, color := dial("xds:///"+hiddenHost), dial("xds:///"+m.host)
+	if b, err := call(hidden, grpc.WaitForReady(true)); err != nil || b != "v1" {
+		t.Fatalf("call to %s while it is a backend: backend %q, %v; want v1", hiddenHost, b, err)
+	}
+	if b, err := call(color, grpc.WaitForReady(true)); err != nil || b != "v1" {
+		t.Fatalf("call to %s: backend %q, %v; want v1", m.host, b, err)
+	}
+	m.waitAcked(t, version)
+
+	m.extraBackends = ""
+	next := m.publish(1, 0)
+	if next == version {
+		t.Fatal("dropping a backend did not change the client's snapshot")
+	}
+	m.waitAcked(t, next)
+	// The ACK comes before the channel has its new state; calls made
+	// meanwhile may still be served.
+	for {
+		_, err := call(hidden)
+		if status.Code(err) == codes.Unavailable {
+			break
+		}
+		if err != nil || ctx.Err() != nil {
+			t.Fatalf("call to %s after it was dropped from the backends: %v; want UNAVAILABLE", hiddenHost, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if b, err := call(color); err != nil || b != "v1" {
+		t.Fatalf("call to %s after the edit: backend %q, %v; want v1", m.host, b, err)
 	}
 }

@@ -30,6 +30,11 @@ func GatewayListenerName(port int) string { return "gateway_" + strconv.Itoa(por
 // Gateway translates the VirtualGateway named "namespace/name" for the
 // gateway's own Envoy.
 //
+// A listener's connectionPool becomes the circuit breakers of the clusters
+// its routes send to (the App Mesh API defines its limits as connections
+// and requests toward the upstream cluster): http maxConnections and
+// maxPendingRequests, http2 and grpc maxRequests.
+//
 // Host groups become virtual hosts: one per exact hostname, one per
 // hostname suffix ("*<suffix>") and "*". Envoy picks one virtual host and
 // never falls back to another, while the Go data plane falls through from
@@ -60,6 +65,13 @@ func Gateway(cfg *ir.Config, name string) (*Resources, error) {
 	t.clientTLS = g.ClientTLS
 	r := &Resources{}
 	for _, l := range g.Listeners {
+		// App Mesh defines a gateway listener's connectionPool as limits
+		// toward the upstream cluster (circuit breakers), so the clusters
+		// this listener's routes use are its own.
+		t.pool, t.variant = l.Pool, ""
+		if l.Pool != nil {
+			t.variant = "~" + GatewayListenerName(l.Port)
+		}
 		rc := t.gatewayRoutes(g, l)
 		r.Routes = append(r.Routes, rc)
 		ln, err := t.gatewayListener(g, l, rc.Name)
@@ -253,9 +265,6 @@ func (t *translator) gatewayListener(g *ir.Gateway, l *ir.Listener, rds string) 
 			}}
 		}
 		m.AccessLog = []*accesslog.AccessLog{{Name: "envoy.access_loggers.file", ConfigType: &accesslog.AccessLog_TypedConfig{TypedConfig: typed(fl)}}}
-	}
-	if l.Pool != nil {
-		t.warn("gateway %s port %d: the listener's connectionPool is not translated", g.Name, l.Port)
 	}
 	plain := &listener.FilterChain{Filters: []*listener.Filter{{
 		Name:       "envoy.filters.network.http_connection_manager",

@@ -195,3 +195,34 @@ func TestGRPCJSXDS(t *testing.T) {
 		t.Fatalf("NACKs were counted for %d resource types", n)
 	}
 }
+
+// TestGRPCJSXDSNamePort dials the service as "xds:///<hostname>:<port>"
+// with @grpc/grpc-js-xds: the client asks for the listener of that name
+// and matches the virtual host on it, and the router's routes apply as
+// through the name without a port.
+func TestGRPCJSXDSNamePort(t *testing.T) {
+	dir := grpcJS(t)
+	m := startMesh(t)
+	version := m.publish(1, 0)
+	res := runJS(t, dir, bootstrapJSON(m.addr), "xds:///"+m.host+":50051", []jsPlan{
+		{Method: "EmptyCall", N: 3},
+		{Method: "UnaryCall", Metadata: map[string]string{"x-canary": "1"}, N: 3},
+		{Method: "UnaryCall", N: 5},
+	}, nil)
+	if len(res) != 11 {
+		t.Fatalf("%d results, want 11", len(res))
+	}
+	for i, r := range res {
+		want := "v2"
+		if i >= 6 {
+			want = "v1" // the split's weights are 1:0
+		}
+		if r.Code != 0 || r.Backend != want {
+			t.Fatalf("call %d: %+v; want %s", i, r, want)
+		}
+	}
+	m.waitAcked(t, version)
+	if n := testutil.CollectAndCount(m.srv.nacks); n != 0 {
+		t.Fatalf("NACKs were counted for %d resource types", n)
+	}
+}

@@ -9,7 +9,10 @@
 // Names: a gateway listener is "gateway_<port>" with route configuration
 // "gateway_<port>"; the cluster of a VirtualNode listener is
 // "vn/<namespace>/<name>/<port>" (ClusterName), its EDS resource has the
-// same name. A proxyless client gets one API listener per VirtualService,
+// same name; a cluster whose settings differ from that one's carries a
+// suffix saying why: "~gateway_<port>" (that gateway listener's connection
+// pool) or "~backend/<namespace>/<service>" (that backend's client policy).
+// A proxyless client gets one API listener per backend of its node,
 // named as it dials it: "<service>" and "<service>:<port>" per router
 // listener port, with route configurations "client/<service>[:<port>]".
 // Sidecar names follow App Mesh's (see Sidecar).
@@ -41,7 +44,13 @@ type Resources struct {
 type translator struct {
 	cfg       *ir.Config
 	proxyless bool
+	// clientTLS, variant and pool are the context clusters are built in:
+	// the TLS policy toward the upstream, the suffix that names clusters
+	// whose settings differ from the node listener's plain cluster, and a
+	// gateway listener's connection pool.
 	clientTLS *ir.ClientTLS
+	variant   string
+	pool      *ir.ConnectionPool
 	clusters  map[string]*cluster.Cluster
 	endpoints map[string]*endpoint.ClusterLoadAssignment
 	warnings  []string
