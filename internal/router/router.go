@@ -68,8 +68,12 @@ type Table struct {
 type listener struct {
 	port   int
 	exact  map[string]*group
-	suffix []suffixGroup
-	any    *group
+	suffix []suffixGroup // longest suffix first
+	// suffixKeys holds every suffix reversed, with its position in suffix as
+	// payload, so a host finds the groups it ends with in one walk; it is
+	// empty when two groups share a suffix, and suffix is scanned instead.
+	suffixKeys trie
+	any        *group
 }
 
 type suffixGroup struct {
@@ -192,6 +196,7 @@ func (t *Table) buildListener(cfg *ir.Config, l *ir.Listener, routers map[string
 	// Longest suffix first is the contract; sorting again makes it hold
 	// whatever order the config lists them in.
 	sort.SliceStable(cl.suffix, func(i, j int) bool { return len(cl.suffix[i].suffix) > len(cl.suffix[j].suffix) })
+	cl.suffixKeys = suffixTrie(cl.suffix)
 	if len(l.AnyHost) > 0 {
 		g, err := pick("any hostname", l.AnyHost)
 		if err != nil {
@@ -273,6 +278,19 @@ func buildRouter(cfg *ir.Config, vr *ir.VirtualRouter) *virtualRouter {
 	return r
 }
 
+func suffixTrie(groups []suffixGroup) trie {
+	keys := make([]trieKey, 0, len(groups))
+	seen := make(map[string]bool, len(groups))
+	for i, s := range groups {
+		if seen[s.suffix] {
+			return trie{}
+		}
+		seen[s.suffix] = true
+		keys = append(keys, trieKey{s: reverse(s.suffix), val: int32(i), exact: -1})
+	}
+	return buildTrie(keys)
+}
+
 func withSlash(p string) string {
 	if strings.HasPrefix(p, "/") {
 		return p
@@ -302,7 +320,8 @@ func (t *Table) listener(port int) *listener {
 func (t *Table) Decide(r *Request) Decision { return t.decide(r, nil) }
 
 // decide is Decide and Explain: with ex set every candidate is evaluated in
-// order and recorded, without it the path index skips the ones that cannot match.
+// order and recorded, without it the indexes skip the suffix groups and
+// routes that cannot match.
 func (t *Table) decide(r *Request, ex *Explanation) Decision {
 	l := t.listener(r.Port)
 	if l == nil {
@@ -366,13 +385,22 @@ func (l *listener) find(v *view, ex *Explanation) *gatewayRoute {
 	} else if ex != nil && v.host != "" {
 		ex.note("no route names hostname " + strings.ToLower(v.host))
 	}
-	for i := range l.suffix {
-		s := &l.suffix[i]
-		if !suffixMatch(v.host, s.suffix) {
-			continue
+	if ex == nil && len(l.suffixKeys.nodes) > 0 {
+		// Longest suffix first: the deepest key the host ends with, then up.
+		for n := l.suffixKeys.suffixes(v.host, true, true); n >= 0; n = l.suffixKeys.nodes[n].up {
+			if r := l.suffix[l.suffixKeys.nodes[n].val].g.find(v, nil); r != nil {
+				return r
+			}
 		}
-		if r := s.g.find(v, ex); r != nil {
-			return r
+	} else {
+		for i := range l.suffix {
+			s := &l.suffix[i]
+			if !suffixMatch(v.host, s.suffix) {
+				continue
+			}
+			if r := s.g.find(v, ex); r != nil {
+				return r
+			}
 		}
 	}
 	if l.any != nil {
@@ -467,7 +495,14 @@ func (r *gatewayRoute) rewrite(path string) string {
 		if p := r.ir.Match.Prefix; strings.HasPrefix(path, p) {
 			rest = path[len(p):]
 		}
-		return r.rewritePrefix + strings.TrimLeft(rest, "/")
+		rest = strings.TrimLeft(rest, "/")
+		// The path usually has the replacement just before what is kept (a
+		// "/" when the prefix is replaced by "/"); then the result is a
+		// substring of it and costs no allocation.
+		if cut := len(path) - len(rest); cut >= len(r.rewritePrefix) && path[cut-len(r.rewritePrefix):cut] == r.rewritePrefix {
+			return path[cut-len(r.rewritePrefix):]
+		}
+		return r.rewritePrefix + rest
 	}
 	return path
 }

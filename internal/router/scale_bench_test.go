@@ -3,6 +3,7 @@ package router_test
 import (
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -91,8 +92,28 @@ func BenchmarkNewScale(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(tableHeap(b, cfg))/(1<<20), "table-MiB")
 		})
 	}
+}
+
+// tableHeap is the heap one table keeps alive beyond the config it was
+// built from, in bytes.
+func tableHeap(b *testing.B, cfg *ir.Config) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	tab, err := router.New(cfg, manifests.Gateway)
+	if err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(tab)
+	if after.HeapAlloc < before.HeapAlloc {
+		return 0
+	}
+	return after.HeapAlloc - before.HeapAlloc
 }
 
 // toRouterRequest is the request as the data plane hands it to Decide: the
@@ -104,4 +125,32 @@ func toRouterRequest(r manifests.Request) *router.Request {
 		h.Set(k, v)
 	}
 	return &router.Request{Port: 8080, Method: r.Method, Host: r.Host, Path: path, RawQuery: query, Scheme: "http", Header: h}
+}
+
+// TestDecideScaleAllocations keeps Decide allocation-free for the request
+// of every benchmark shape, rewrite included, on a table large enough to be
+// indexed in every way the generated set allows.
+func TestDecideScaleAllocations(t *testing.T) {
+	const n = 1000
+	cfg, problems := compile.Compile(manifests.Set(manifests.Generate(manifests.Options{Routes: n, Port: 8080})))
+	if len(problems) > 0 {
+		t.Fatalf("generated set does not compile cleanly: %v", problems[0])
+	}
+	tab, err := router.New(cfg, manifests.Gateway)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := []manifests.Request{manifests.WorstCase()}
+	for s := manifests.ShapePrefix; s < manifests.ShapeCatchAll; s++ {
+		reqs = append(reqs, manifests.RequestFor(manifests.Deepest(n, s)))
+	}
+	for _, c := range reqs {
+		r := toRouterRequest(c)
+		if d := tab.Decide(r); d.GatewayRoute == nil || d.GatewayRoute.Name != manifests.Namespace+"/"+c.Name {
+			t.Fatalf("%s%s routed to %+v, want %s", c.Host, c.Path, d.GatewayRoute, c.Name)
+		}
+		if a := testing.AllocsPerRun(100, func() { tab.Decide(r) }); a != 0 {
+			t.Errorf("%s%s: %v allocations per Decide, want 0", c.Host, c.Path, a)
+		}
+	}
 }
