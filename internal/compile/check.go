@@ -3,7 +3,7 @@ package compile
 import (
 	"fmt"
 	"reflect"
-	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -132,9 +132,10 @@ func (c *compiler) regex(st *state, field, expr string) *ir.Regexp {
 	if !c.length(st, field, expr, 1, 255) {
 		return nil
 	}
-	// Compile the expression as written first so that the error quotes the
-	// user's text, not the anchored form.
-	if _, err := regexp.Compile(expr); err != nil {
+	// Check the expression as written first so that the error quotes the
+	// user's text, not the anchored form. Parsing is all regexp.Compile can
+	// fail at, and the anchored form is compiled below anyway.
+	if _, err := syntax.Parse(expr, syntax.Perl); err != nil {
 		c.invalid(st, field, fmt.Sprintf("regex %s does not compile as RE2: %v", quote(expr), err))
 		return nil
 	}

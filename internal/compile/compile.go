@@ -73,6 +73,8 @@ type compiler struct {
 	// byKind holds the sorted keys of each kind, computed once: passes ask
 	// for them per object, and recomputing would make compile quadratic.
 	byKind map[string][]resource.Key
+	// labels memoizes label selectors and namespace labels (mesh.go).
+	labels labelCache
 }
 
 // keys returns the keys of the objects of kind, sorted by namespace and name.
@@ -120,7 +122,7 @@ type state struct {
 func newCompiler(set *resource.Set) *compiler {
 	c := &compiler{
 		set:  set,
-		objs: map[resource.Key]*state{},
+		objs: make(map[resource.Key]*state, len(set.Objects)),
 		cfg: &ir.Config{
 			Gateways: []*ir.Gateway{},
 			Services: map[string]*ir.VirtualService{},
@@ -129,8 +131,10 @@ func newCompiler(set *resource.Set) *compiler {
 			Statuses: []ir.ObjectStatus{},
 		},
 	}
+	states := make([]state, 0, len(set.Objects))
 	for k, o := range set.Objects {
-		c.objs[k] = &state{obj: o, meshOK: true}
+		states = append(states, state{obj: o, meshOK: true})
+		c.objs[k] = &states[len(states)-1]
 	}
 	for _, k := range set.Keys(v1beta2.KindMesh) {
 		c.meshes = append(c.meshes, c.objs[k])
@@ -215,13 +219,19 @@ func irName(k resource.Key) string {
 
 // finish builds the statuses and sorts the problems.
 func (c *compiler) finish() (*ir.Config, []resource.Problem) {
-	keys := make([]resource.Key, 0, len(c.objs))
+	// Statuses go by kind, namespace and name; keys has sorted each kind.
+	var kinds []string
 	for k := range c.objs {
-		keys = append(keys, k)
+		if !slices.Contains(kinds, k.Kind) {
+			kinds = append(kinds, k.Kind)
+		}
 	}
-	slices.SortFunc(keys, func(a, b resource.Key) int {
-		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
+	slices.Sort(kinds)
+	keys := make([]resource.Key, 0, len(c.objs))
+	for _, kind := range kinds {
+		keys = append(keys, c.keys(kind)...)
+	}
+	c.cfg.Statuses = slices.Grow(c.cfg.Statuses, len(keys))
 	for _, k := range keys {
 		st := c.objs[k]
 		s := ir.ObjectStatus{

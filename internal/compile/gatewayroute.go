@@ -276,11 +276,11 @@ func (c *compiler) bindGateway(st *state, gr *v1beta2.GatewayRoute, info *grInfo
 	var names []string
 	for _, k := range c.keys(v1beta2.KindVirtualGateway) {
 		vg := c.objs[k].obj.Value.(*v1beta2.VirtualGateway)
-		if !selects(vg.Spec.NamespaceSelector, nsLabels) {
+		if !c.selects(vg.Spec.NamespaceSelector, nsLabels) {
 			continue
 		}
 		// An absent gatewayRouteSelector selects every route, like {}.
-		if vg.Spec.GatewayRouteSelector != nil && !selects(vg.Spec.GatewayRouteSelector, grLabels) {
+		if vg.Spec.GatewayRouteSelector != nil && !c.selects(vg.Spec.GatewayRouteSelector, grLabels) {
 			continue
 		}
 		found = append(found, c.objs[k])

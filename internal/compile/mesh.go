@@ -125,7 +125,7 @@ func (c *compiler) assignMesh(st *state) {
 		var found []string
 		for _, m := range c.meshes {
 			sel := m.obj.Value.(*v1beta2.Mesh).Spec.NamespaceSelector
-			if selects(sel, nsLabels) {
+			if c.selects(sel, nsLabels) {
 				found = append(found, m.obj.Key.Name)
 			}
 		}
@@ -147,17 +147,38 @@ func (c *compiler) assignMesh(st *state) {
 	}
 }
 
+// labelCache holds what one compile made of label selectors and namespace
+// labels: every GatewayRoute is matched against every VirtualGateway's
+// selectors, and converting a selector costs far more than matching it.
+type labelCache struct {
+	selectors  map[*metav1.LabelSelector]labels.Selector
+	namespaces map[string]labels.Set
+}
+
 // selects evaluates a label selector the way App Mesh does: an absent
 // selector selects nothing, {} selects everything, a malformed one nothing.
-func selects(sel *metav1.LabelSelector, set labels.Set) bool {
-	s, err := metav1.LabelSelectorAsSelector(sel)
-	return err == nil && s.Matches(set)
+func (c *compiler) selects(sel *metav1.LabelSelector, set labels.Set) bool {
+	s, ok := c.labels.selectors[sel]
+	if !ok {
+		var err error
+		if s, err = metav1.LabelSelectorAsSelector(sel); err != nil {
+			s = labels.Nothing()
+		}
+		if c.labels.selectors == nil {
+			c.labels.selectors = map[*metav1.LabelSelector]labels.Selector{}
+		}
+		c.labels.selectors[sel] = s
+	}
+	return s.Matches(set)
 }
 
 // namespaceLabels returns the labels of a Namespace. Kubernetes gives every
 // namespace the label kubernetes.io/metadata.name=<name>, so a namespace the
-// input does not describe still has that one.
+// input does not describe still has that one. Callers must not modify it.
 func (c *compiler) namespaceLabels(ns string) labels.Set {
+	if l, ok := c.labels.namespaces[ns]; ok {
+		return l
+	}
 	l := labels.Set{}
 	if n, ok := c.set.Namespaces[ns]; ok {
 		for k, v := range n.Labels {
@@ -165,6 +186,10 @@ func (c *compiler) namespaceLabels(ns string) labels.Set {
 		}
 	}
 	l["kubernetes.io/metadata.name"] = ns
+	if c.labels.namespaces == nil {
+		c.labels.namespaces = map[string]labels.Set{}
+	}
+	c.labels.namespaces[ns] = l
 	return l
 }
 

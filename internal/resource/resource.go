@@ -6,7 +6,8 @@ package resource
 
 import (
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/meshgate/meshgate/api/v1beta2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -90,6 +91,8 @@ type Object struct {
 	Key    Key
 	Origin Origin
 	Value  any
+
+	src *Source
 }
 
 // Namespace is what compile needs of a Kubernetes Namespace: its labels.
@@ -113,6 +116,8 @@ type Set struct {
 	Problems []Problem
 	// Skipped notes non-App-Mesh documents that were left out, one line each.
 	Skipped []string
+
+	journal *journal // while AddFile may have to undo its changes
 }
 
 // NewSet returns an empty Set.
@@ -128,11 +133,11 @@ func (s *Set) Keys(kind string) []Key {
 			keys = append(keys, k)
 		}
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].Namespace != keys[j].Namespace {
-			return keys[i].Namespace < keys[j].Namespace
+	slices.SortFunc(keys, func(a, b Key) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
 		}
-		return keys[i].Name < keys[j].Name
+		return strings.Compare(a.Name, b.Name)
 	})
 	return keys
 }

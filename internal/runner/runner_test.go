@@ -130,3 +130,28 @@ func TestNoGatewayIsAnErrorAndKeepsServing(t *testing.T) {
 		t.Fatalf("previous config not kept: %q, last error %q", served(out), r.Snapshot().LastError)
 	}
 }
+
+// TestLastGoodKeepsSources checks what the runner holds between updates:
+// the text of the files the objects came from, not the decoded objects,
+// unless an object has no file.
+func TestLastGoodKeepsSources(t *testing.T) {
+	r := New(Options{Sink: &sink{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	set := setOf(t, base, route("/v1", ""))
+	unnamed := resource.NewSet()
+	unnamed.AddFile("", []byte("apiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualService\nmetadata: {name: s2, namespace: ns}\nspec: {provider: {virtualNode: {virtualNodeRef: {name: n}}}}\n"))
+	for k, o := range unnamed.Objects {
+		set.Objects[k] = o
+	}
+	if err := r.Update(set); err != nil {
+		t.Fatal(err)
+	}
+	for k, kept := range r.lastGood {
+		fromFile := k.Name != "s2"
+		if fromFile != (kept.src != nil && kept.obj == nil) {
+			t.Errorf("%v kept as %+v", k, kept)
+		}
+	}
+	if len(r.lastGood) != len(set.Objects) {
+		t.Errorf("%d kept of %d objects", len(r.lastGood), len(set.Objects))
+	}
+}

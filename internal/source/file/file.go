@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -33,7 +34,39 @@ import (
 // could. Decoding problems are in the Set's Problems.
 func Load(paths []string) (*resource.Set, error) {
 	files, err := read(paths)
+	loaded.remember(paths, loadRecord{digest(files, err), sizesOf(files)})
 	return build(files), err
+}
+
+// loaded is what Load read last, by list of paths. A caller loads its
+// files, applies them, and only then watches them; Watch compares its own
+// first read with Load's, so that a change in between (applying 10,000
+// routes takes a while) is passed on rather than taken as the baseline.
+var loaded = loads{m: map[string]loadRecord{}}
+
+type loads struct {
+	mu sync.Mutex
+	m  map[string]loadRecord
+}
+
+type loadRecord struct {
+	sum   [sha256.Size]byte
+	sizes map[string]int
+}
+
+func pathsKey(paths []string) string { return strings.Join(paths, "\x00") }
+
+func (l *loads) remember(paths []string, r loadRecord) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.m[pathsKey(paths)] = r
+}
+
+func (l *loads) recall(paths []string) (loadRecord, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r, ok := l.m[pathsKey(paths)]
+	return r, ok
 }
 
 type manifest struct {
@@ -149,9 +182,19 @@ func pathError(p string, err error) error {
 }
 
 const (
-	// quiet is how long events must stop before a reload: editors and
-	// `kubectl cp`-like tools write a file in several steps.
-	quiet = 100 * time.Millisecond
+	// settle is how long the first change after a quiet spell waits for the
+	// rest of its write: an editor's write-and-rename, `kubectl cp`, or
+	// kubelet swapping a ConfigMap mount's "..data" link all finish within
+	// a few milliseconds. A half-written file read anyway is harmless: its
+	// documents that do not decode keep their last good version, and the
+	// write's next event reads it again.
+	settle = 5 * time.Millisecond
+	// quiet is how long events must stop before a reload while changes keep
+	// coming (during a load, or within quiet of its end), so that a burst of
+	// writes (several files copied, a checkout) costs one more load rather
+	// than one per write. The steps of one such operation come well within
+	// it.
+	quiet = 50 * time.Millisecond
 	// maxDelay bounds how long a steady stream of events can hold a reload back.
 	maxDelay = time.Second
 )
@@ -160,22 +203,34 @@ const (
 // onChange with the new Set and the error Load would return. It watches every
 // directory given (recursively, including subdirectories created later) and
 // the directory of every file given, so that a file replaced by rename (as
-// editors save) or a ConfigMap mount's "..data" symlink swap is seen. Bursts
-// of events are coalesced into one reload.
+// editors save) or a ConfigMap mount's "..data" symlink swap is seen.
 //
-// Watch starts with a load of its own, without calling onChange, to know the
-// current bytes; after that, onChange is called only when a reload reads
-// different bytes, a different list of files, or a different read error.
+// A change after a quiet spell is read within a few milliseconds, unless it
+// removes or empties a file: that waits for the next change, as a file being
+// rewritten in place looks the same for a moment, and is applied after one
+// second if none comes. Changes that arrive while a load runs, or within
+// 50 ms of its end, are coalesced into one more load once they stop for
+// 50 ms, or at most one second after the first of them.
+//
+// Watch starts with a load of its own to know the current bytes; it calls
+// onChange with it only if the bytes differ from what the latest Load of the
+// same paths read (a change made after that Load is not lost). After that,
+// onChange is called only when a reload reads different bytes, a different
+// list of files, or a different read error.
 // onChange runs on Watch's goroutine. If the watcher cannot be created,
 // onChange gets a nil Set and the error, and Watch returns. Otherwise Watch
 // returns when ctx is done.
 func Watch(ctx context.Context, paths []string, onChange func(*resource.Set, error)) {
-	watch(ctx, paths, onChange, nil)
+	watch(ctx, paths, onChange, hooks{})
 }
 
-// watch is Watch with a hook called once the baseline is loaded, so tests
-// know when a change will be noticed.
-func watch(ctx context.Context, paths []string, onChange func(*resource.Set, error), ready func()) {
+// hooks let tests know when a change will be noticed (ready: the baseline
+// is loaded) and count the loads (loading: a load starts reading).
+type hooks struct {
+	ready, loading func()
+}
+
+func watch(ctx context.Context, paths []string, onChange func(*resource.Set, error), h hooks) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		onChange(nil, fmt.Errorf("watching manifests: %w", err))
@@ -188,21 +243,44 @@ func watch(ctx context.Context, paths []string, onChange func(*resource.Set, err
 	addWatches(w, paths)
 	files, err := read(paths)
 	last := digest(files, err)
-	if ready != nil {
-		ready()
+	sizes := sizesOf(files)
+	// Files that changed since the caller's Load count as a change seen
+	// now, compared with what Load read: the first read may have caught a
+	// file in the middle of its rewrite.
+	before, changed := loaded.recall(paths)
+	changed = changed && before.sum != last
+	if changed {
+		last, sizes = before.sum, before.sizes
+	}
+	if h.ready != nil {
+		h.ready()
 	}
 
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	pending := false
-	var first time.Time
+	var (
+		pending  bool
+		first    time.Time     // the first event not yet loaded
+		hold     time.Duration // settle or quiet, chosen at first
+		loadedAt time.Time     // when the last load ended; zero before any
+		// doubting is set while a file found gone or emptied waits to be
+		// believed.
+		doubting bool
+	)
 	schedule := func() {
 		now := time.Now()
 		if !pending {
 			pending, first = true, now
+			hold = settle
+			if !loadedAt.IsZero() && now.Sub(loadedAt) < quiet {
+				hold = quiet
+			}
 		}
-		timer.Reset(min(quiet, first.Add(maxDelay).Sub(now)))
+		timer.Reset(min(hold, first.Add(maxDelay).Sub(now)))
+	}
+	if changed {
+		schedule()
 	}
 
 	for {
@@ -222,16 +300,32 @@ func watch(ctx context.Context, paths []string, onChange func(*resource.Set, err
 			schedule()
 		case <-timer.C:
 			pending = false
+			if h.loading != nil {
+				h.loading()
+			}
 			// Directories may have appeared (new subdirectories, a path
 			// that did not exist yet) or been replaced.
 			addWatches(w, paths)
 			files, err := read(paths)
-			d := digest(files, err)
-			if d == last {
+			if !doubting && lostContent(sizes, files) {
+				// A file gone or emptied is more often one being rewritten
+				// in place than one meant to go: a truncation is seen as
+				// soon as it happens, the write after it can come 150 ms
+				// later (open with O_TRUNC flushes on some filesystems).
+				// Wait for that write; without one, believe it at maxDelay.
+				doubting, pending, hold = true, true, quiet
+				timer.Reset(time.Until(first.Add(maxDelay)))
 				continue
 			}
-			last = d
-			onChange(build(files), err)
+			doubting = false
+			sizes = sizesOf(files)
+			if d := digest(files, err); d != last {
+				last = d
+				// files is not used after build: its bytes can be
+				// collected while the set is compiled and applied.
+				onChange(build(files), err)
+			}
+			loadedAt = time.Now()
 		}
 	}
 }
@@ -263,6 +357,26 @@ func addWatches(w *fsnotify.Watcher, paths []string) {
 			_ = w.Add(filepath.Dir(target))
 		}
 	}
+}
+
+func sizesOf(files []manifest) map[string]int {
+	m := make(map[string]int, len(files))
+	for _, f := range files {
+		m[f.path] = len(f.data)
+	}
+	return m
+}
+
+// lostContent reports whether a file that had content before is now missing
+// or empty.
+func lostContent(before map[string]int, files []manifest) bool {
+	now := sizesOf(files)
+	for p, n := range before {
+		if n > 0 && now[p] == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // digest identifies what a load read: every file's path and bytes, in order,

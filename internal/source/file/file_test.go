@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,13 +170,30 @@ type update struct {
 // startWatch runs watch until the test ends and returns its callbacks.
 func startWatch(t *testing.T, paths ...string) <-chan update {
 	t.Helper()
+	ch, _ := startCountedWatch(t, nil, paths...)
+	return ch
+}
+
+// startCountedWatch is startWatch that also counts the loads the watcher
+// makes, and runs block (if not nil) in onChange before passing the update
+// on, as a slow reload would.
+func startCountedWatch(t *testing.T, block func(update), paths ...string) (<-chan update, *atomic.Int32) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan update, 100)
 	ready := make(chan struct{})
 	done := make(chan struct{})
+	loads := &atomic.Int32{}
+	onChange := func(s *resource.Set, err error) {
+		u := update{s, err}
+		if block != nil {
+			block(u)
+		}
+		ch <- u
+	}
 	go func() {
 		defer close(done)
-		watch(ctx, paths, func(s *resource.Set, err error) { ch <- update{s, err} }, func() { close(ready) })
+		watch(ctx, paths, onChange, hooks{ready: func() { close(ready) }, loading: func() { loads.Add(1) }})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -186,7 +204,7 @@ func startWatch(t *testing.T, paths ...string) <-chan update {
 	case <-time.After(wait):
 		t.Fatal("watch did not start")
 	}
-	return ch
+	return ch, loads
 }
 
 // waitFor returns the first update that satisfies ok, and how many updates
@@ -342,5 +360,198 @@ func TestWatchStopsOnCancel(t *testing.T) {
 			t.Fatalf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// replace writes content to a file outside the watched tree and renames it
+// over path: one event, as `mv` or an editor's atomic save makes.
+func replace(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := filepath.Join(t.TempDir(), "new.yaml")
+	write(t, tmp, content)
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWatchOneChangeOneLoad(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mesh.yaml")
+	write(t, file, mesh("1"))
+	ch, loads := startCountedWatch(t, nil, dir)
+	replace(t, file, mesh("2"))
+	waitFor(t, ch, "rev 2", hasRev("2"))
+	if n := loads.Load(); n != 1 {
+		t.Errorf("%d loads for one change, want 1", n)
+	}
+}
+
+func TestWatchBurstOf50Writes(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mesh.yaml")
+	write(t, file, mesh("0"))
+	ch, loads := startCountedWatch(t, nil, dir)
+	for i := 1; i <= 50; i++ {
+		write(t, file, mesh(fmt.Sprint(i)))
+	}
+	waitFor(t, ch, "rev 50", hasRev("50"))
+	// Typically two loads: one as the burst starts, one after it. The
+	// bound leaves room for a writer the scheduler pauses mid-burst.
+	if n := loads.Load(); n > 5 {
+		t.Errorf("50 writes made %d loads", n)
+	}
+}
+
+func TestWatchChangesDuringLoadMakeOneMoreLoad(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mesh.yaml")
+	write(t, file, mesh("0"))
+	loading, release := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	ch, loads := startCountedWatch(t, func(update) {
+		// The first update stands for a slow reload: it holds the
+		// watcher until the test has written everything.
+		if once.CompareAndSwap(false, true) {
+			close(loading)
+			<-release
+		}
+	}, dir)
+	replace(t, file, mesh("1"))
+	select {
+	case <-loading:
+	case <-time.After(wait):
+		t.Fatal("no load")
+	}
+	for i := 2; i <= 10; i++ {
+		write(t, file, mesh(fmt.Sprint(i)))
+	}
+	close(release)
+	waitFor(t, ch, "rev 10", hasRev("10"))
+	// One more load; a third only if the machine stalls the watcher for
+	// 50 ms while it takes in the queued events.
+	if n := loads.Load(); n > 3 {
+		t.Errorf("%d loads, want 2: the writes during the load must be coalesced", n)
+	}
+}
+
+// TestWatchHalfWrittenFile reads a file caught in the middle of a write:
+// the documents that do not decode are reported, and the write's next
+// event reads the whole file.
+func TestWatchHalfWrittenFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mesh.yaml")
+	write(t, file, mesh("1"))
+	ch := startWatch(t, dir)
+	full := mesh("2")
+	half := full[:strings.Index(full, "labels:")+len("labels: {re")]
+	write(t, file, half)
+	waitFor(t, ch, "the half-written file", func(u update) bool {
+		return u.err == nil && len(u.set.Problems) > 0 && u.set.Objects[resource.Key{Kind: "Mesh", Name: "m"}] == nil
+	})
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(full[len(half):]); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ch, "rev 2", hasRev("2"))
+}
+
+// TestWatchConfigMapUpdates replays kubelet's updates of a ConfigMap mount
+// several times, each removing the previous version's directory once the
+// "..data" link points at the new one.
+func TestWatchConfigMapUpdates(t *testing.T) {
+	for _, name := range []string{"directory", "file"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			configMapMount(t, dir, "..v1", mesh("1"))
+			path := dir
+			if name == "file" {
+				path = filepath.Join(dir, "mesh.yaml")
+			}
+			ch, loads := startCountedWatch(t, nil, path)
+			for v := 2; v <= 4; v++ {
+				configMapMount(t, dir, fmt.Sprintf("..v%d", v), mesh(fmt.Sprint(v)))
+				if err := os.RemoveAll(filepath.Join(dir, fmt.Sprintf("..v%d", v-1))); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, ch, fmt.Sprintf("rev %d", v), hasRev(fmt.Sprint(v)))
+			}
+			if n := loads.Load(); n > 12 {
+				t.Errorf("3 updates made %d loads", n)
+			}
+		})
+	}
+}
+
+// TestWatchTruncateThenWrite rewrites a file in place with a pause between
+// the truncation and the write, as a slow writer or filesystem makes: the
+// empty file in between is never passed on.
+func TestWatchTruncateThenWrite(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mesh.yaml")
+	write(t, file, mesh("1"))
+	ch := startWatch(t, dir)
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := f.WriteString(mesh("2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, n := waitFor(t, ch, "rev 2", hasRev("2")); n != 1 {
+		t.Errorf("%d updates before rev 2; the emptied file must not be passed on", n-1)
+	}
+}
+
+func TestWatchFileRemoved(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "mesh.yaml"), mesh("1"))
+	write(t, filepath.Join(dir, "other.yaml"), configMap("other"))
+	ch := startWatch(t, dir)
+	if err := os.Remove(filepath.Join(dir, "mesh.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ch, "the set without the removed file", func(u update) bool {
+		return u.err == nil && len(u.set.Objects) == 0 && reflect.DeepEqual(skippedNames(u.set), []string{"other"})
+	})
+}
+
+// TestWatchSeesChangeAfterLoad changes a file between Load and Watch, as
+// happens while a server applies what it loaded before watching: the change
+// is passed on without another event.
+func TestWatchSeesChangeAfterLoad(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "mesh.yaml"), mesh("1"))
+	if s, err := Load([]string{dir}); err != nil || rev(s) != "1" {
+		t.Fatalf("Load: %v, rev %q", err, rev(s))
+	}
+	write(t, filepath.Join(dir, "mesh.yaml"), mesh("2"))
+	ch := startWatch(t, dir)
+	if _, n := waitFor(t, ch, "rev 2", hasRev("2")); n != 1 {
+		t.Errorf("%d updates before rev 2", n-1)
+	}
+}
+
+// TestWatchAfterUnchangedLoad starts watching files unchanged since Load:
+// nothing is passed on until they change.
+func TestWatchAfterUnchangedLoad(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "mesh.yaml"), mesh("1"))
+	if _, err := Load([]string{dir}); err != nil {
+		t.Fatal(err)
+	}
+	ch := startWatch(t, dir)
+	replace(t, filepath.Join(dir, "mesh.yaml"), mesh("2"))
+	if _, n := waitFor(t, ch, "rev 2", hasRev("2")); n != 1 {
+		t.Errorf("%d updates before rev 2; the unchanged files must not be passed on", n-1)
 	}
 }
