@@ -1,9 +1,16 @@
 package dataplane
 
 import (
+	"bufio"
+	"bytes"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/meshgate/meshgate/internal/ir"
 )
@@ -35,4 +42,131 @@ func BenchmarkProxy(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkProxyKeepAlive is the shape of the wrk benchmark in
+// BENCHMARKS.md: many keep-alive HTTP/1.1 clients, one route, a backend that
+// answers a fixed 64-byte body. The client and the backend speak raw HTTP
+// over loopback and allocate nothing per request, so ns/op and allocs/op are
+// the gateway's (plus the kernel's share of loopback). Run it with -cpu 1 to
+// match the benchmark's GOMAXPROCS=1.
+func BenchmarkProxyKeepAlive(b *testing.B) {
+	bk := startRawBackend(b)
+	g := startGateway(b, meshConfig([]*ir.Listener{listenerOf(8080, route("r", "b", ir.Match{Prefix: "/"}))}, bk))
+	addr := g.p.Addrs()[8080].String()
+	req := []byte("GET /items/42 HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n")
+	b.SetParallelism(50) // × GOMAXPROCS client connections
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	defer func() {
+		// CPU time is steadier than wall time on a shared machine; it
+		// includes the in-process client and backend.
+		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	}()
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for pb.Next() {
+			if _, err := c.Write(req); err != nil {
+				b.Error(err)
+				return
+			}
+			status, n, err := readRawResponse(br)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if status != 200 || n != len(rawBody) {
+				b.Errorf("status %d, body of %d bytes", status, n)
+				return
+			}
+		}
+	})
+}
+
+// processCPU is the user and system CPU time the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+var rawBody = strings.Repeat("x", 63) + "\n"
+
+// startRawBackend answers every request on a connection with 200 and
+// rawBody, reading only the request's head (no bodies).
+func startRawBackend(b *testing.B) *backend {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	res := []byte("HTTP/1.1 200 OK\r\nServer: raw\r\nContent-Type: text/plain\r\nContent-Length: " + strconv.Itoa(len(rawBody)) + "\r\n\r\n" + rawBody)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					for {
+						line, err := br.ReadSlice('\n')
+						if err != nil {
+							return
+						}
+						if len(line) <= 2 {
+							break
+						}
+					}
+					if _, err := c.Write(res); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	a := ln.Addr().(*net.TCPAddr)
+	return &backend{name: "b", addr: a.String(), port: a.Port}
+}
+
+// readRawResponse reads one response with a Content-Length body and
+// returns its status and body length.
+func readRawResponse(br *bufio.Reader) (status, n int, err error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(line) < 12 {
+		return 0, 0, io.ErrUnexpectedEOF
+	}
+	status, _ = strconv.Atoi(string(line[9:12]))
+	length := -1
+	for {
+		line, err = br.ReadSlice('\n')
+		if err != nil {
+			return 0, 0, err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(k), "Content-Length") {
+			length, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+		}
+	}
+	if length < 0 {
+		return 0, 0, io.ErrUnexpectedEOF
+	}
+	if _, err := br.Discard(length); err != nil {
+		return 0, 0, err
+	}
+	return status, length, nil
 }

@@ -62,6 +62,17 @@ type clusterTransport struct {
 	idle time.Duration
 	tls  *tls.Config
 	tr   *http.Transport
+	// h1 calls cleartext HTTP/1.1 endpoints, with tr for what it does not
+	// take; nil for HTTP/2 and TLS clusters.
+	h1 *h1Transport
+}
+
+func (t *clusterTransport) closeIdle() {
+	if t.h1 != nil {
+		t.h1.CloseIdleConnections() // and tr's; retires h1
+		return
+	}
+	t.tr.CloseIdleConnections()
 }
 
 // endpointView is the endpoint states for one list of addresses, so that a
@@ -97,10 +108,13 @@ func (c *cluster) config() *clusterConfig { return c.cfg.Load() }
 
 // transport is the HTTP transport of the cluster's current protocol, and
 // the URL scheme that makes it originate TLS or not.
-func (c *cluster) transport() (*http.Transport, string) {
+func (c *cluster) transport() (http.RoundTripper, string) {
 	t := c.tr.Load()
-	if t.tls != nil {
+	switch {
+	case t.tls != nil:
 		return t.tr, "https"
+	case t.h1 != nil:
+		return t.h1, "http"
 	}
 	return t.tr, "http"
 }
@@ -116,10 +130,14 @@ func (c *cluster) update(cfg *clusterConfig) {
 		idle = time.Duration(*t.IdleMillis) * time.Millisecond
 	}
 	if cur := c.tr.Load(); cur == nil || cur.h2 != cfg.h2 || cur.idle != idle || cur.tls != cfg.tls {
-		c.tr.Store(&clusterTransport{h2: cfg.h2, idle: idle, tls: cfg.tls, tr: c.up.transport(cfg.h2, idle, cfg.tls)})
+		ct := &clusterTransport{h2: cfg.h2, idle: idle, tls: cfg.tls, tr: c.up.transport(cfg.h2, idle, cfg.tls)}
+		if !cfg.h2 && cfg.tls == nil {
+			ct.h1 = newH1Transport(c.up.dial, idle, ct.tr)
+		}
+		c.tr.Store(ct)
 		if cur != nil {
-			cur.tr.CloseIdleConnections()
-			time.AfterFunc(retiredTransportGrace, cur.tr.CloseIdleConnections)
+			cur.closeIdle()
+			time.AfterFunc(retiredTransportGrace, cur.closeIdle)
 		}
 	}
 
@@ -244,6 +262,6 @@ func (c *cluster) close() {
 	c.mu.Unlock()
 	c.pool.setLimits(0, 0)
 	if t := c.tr.Load(); t != nil {
-		t.tr.CloseIdleConnections()
+		t.closeIdle()
 	}
 }

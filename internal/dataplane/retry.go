@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,7 +232,19 @@ type call struct {
 	// held is what the response that went to the client holds until
 	// forward returns (an upgraded connection's pool slot and timers).
 	held func()
+
+	// h1 is set when the call takes the direct path to a cleartext
+	// HTTP/1.1 cluster (proxy.go), with what it forwards.
+	h1  *h1Transport
+	fw  forwarded
+	out url.URL
+	ctx callContext // the call's context on the direct path
+	// cancel cancels the call's context off the direct path.
+	cancel context.CancelCauseFunc
 }
+
+// noCancel is the cancel func of an attempt that shares its call's context.
+func noCancel(error) {}
 
 func callOf(ctx context.Context) *call {
 	c, _ := ctx.Value(callKey{}).(*call)
@@ -269,16 +282,45 @@ func (p *Plane) forward(e *exchange, n *upstreamNode, port int) {
 	c.first = cl.pick(eps, nil)
 	e.endpoint = c.first.addr
 
-	ctx, cancel := context.WithCancelCause(context.WithValue(context.WithValue(r.Context(), exchangeKey{}, e), callKey{}, c))
-	c.wd = newWatchdog(cancel, timeout, idle)
-	defer func() {
-		c.wd.stop()
-		if c.held != nil {
-			c.held()
-		}
-		cancel(nil)
-	}()
+	if ct := cl.tr.Load(); ct.h1 != nil && direct(r) {
+		c.h1 = ct.h1
+		c.ctx.init(r.Context(), c)
+		c.wd = newWatchdog(&c.ctx, timeout, idle)
+		defer c.end(r)
+		p.proxyH1(e, c, &c.ctx)
+		return
+	}
+	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), callKey{}, c))
+	c.cancel = cancel
+	c.wd = newWatchdog(cancelFunc(cancel), timeout, idle)
+	defer c.end(r)
 	p.up.proxy.ServeHTTP(e, r.WithContext(ctx))
+}
+
+// end releases what the call holds once its response is over.
+func (c *call) end(r *http.Request) {
+	c.wd.stop()
+	if c.held != nil {
+		c.held()
+	} else if r.ContentLength == 0 {
+		// Without a request body (whose reader touches the watchdog)
+		// or an upgraded connection, nothing outlives the call that
+		// could reach its watchdog.
+		c.wd.recycle()
+	}
+	if c.cancel != nil {
+		c.cancel(nil)
+	} else {
+		c.ctx.end()
+	}
+}
+
+// cause is why the call, else its attempt actx, was cancelled.
+func (c *call) cause(actx context.Context) error {
+	if err := c.ctx.causeErr(); err != nil {
+		return err
+	}
+	return context.Cause(actx)
 }
 
 // retryTransport is the proxy's RoundTripper: it sends each attempt of a
@@ -319,23 +361,41 @@ func (c *call) roundTrip(req *http.Request) (*http.Response, error) {
 			c.up.metrics.res.upstreamOverflows.WithLabelValues(c.cl.node).Inc()
 			return nil, &localError{code: http.StatusServiceUnavailable, flag: flagOverflow, msg: "upstream overflow: virtual node " + c.cl.node + " port " + strconv.Itoa(c.cl.port) + " is at its connectionPool limit"}
 		}
-		actx, acancel := context.WithCancelCause(ctx)
 		var tt *tryTimer
-		if c.policy.perTry > 0 {
-			tt = &tryTimer{d: c.policy.perTry, cancel: acancel}
+		var tr http.RoundTripper
+		areq, actx, acancel := req, ctx, noCancel
+		if c.h1 != nil && c.policy.perTry == 0 {
+			// An attempt on the direct path needs no context of its
+			// own: nothing but the call's ends it early, and it is
+			// abandoned by closing its connection.
+			c.out.Host = ep.addr
+		} else {
+			actx, acancel = context.WithCancelCause(ctx)
+			if c.policy.perTry > 0 {
+				tt = &tryTimer{d: c.policy.perTry, cancel: acancel}
+			}
+			scheme := "http"
+			if c.h1 == nil {
+				tr, scheme = c.cl.transport()
+			}
+			areq = req.WithContext(actx)
+			u := *req.URL
+			u.Scheme, u.Host = scheme, ep.addr
+			areq.URL = &u
 		}
-		tr, scheme := c.cl.transport()
-		areq := req.WithContext(actx)
-		u := *req.URL
-		u.Scheme, u.Host = scheme, ep.addr
-		areq.URL = &u
 		if body != nil {
 			areq.Body = body.attempt(final, func() { c.wd.arm(); tt.arm() })
 		} else {
 			tt.arm()
 		}
 		c.e.endpoint = ep.addr
-		res, err := tr.RoundTrip(areq)
+		var res *http.Response
+		var err error
+		if c.h1 != nil {
+			res, err = c.h1.roundTrip(areq, &c.fw)
+		} else {
+			res, err = tr.RoundTrip(areq)
+		}
 		o := classify(res, err, ctx, actx)
 		failed, known := o.failed(res)
 		if known {
@@ -390,7 +450,7 @@ func (c *call) roundTrip(req *http.Request) (*http.Response, error) {
 // out or idled (answered with 504 or 408), or the client went away (err
 // as is; the error handler sees the client's context).
 func (c *call) aborted(ctx context.Context, err error) error {
-	if le := timeoutError(context.Cause(ctx)); le != nil {
+	if le := timeoutError(c.cause(ctx)); le != nil {
 		return le
 	}
 	return err
@@ -445,7 +505,7 @@ func (b *responseBody) Read(p []byte) (int, error) {
 			}
 		}
 	case err != nil:
-		if le := timeoutError(context.Cause(b.actx)); le != nil && b.c.e.flags == "" {
+		if le := timeoutError(b.c.cause(b.actx)); le != nil && b.c.e.flags == "" {
 			b.c.e.flags = le.flag
 		}
 	}

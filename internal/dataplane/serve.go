@@ -2,8 +2,7 @@ package dataplane
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -30,8 +29,6 @@ const (
 	flagDownstreamGone  = "DC" // the client went away
 	flagUpstreamTimeout = "UT" // the upstream sent no response headers in time
 )
-
-type exchangeKey struct{}
 
 // exchange is one request's state, shared by the handler, the proxy hooks,
 // the dialer and the access log. It is also the ResponseWriter the proxy
@@ -195,9 +192,12 @@ func (p *Plane) localReply(e *exchange, code int, flag, msg string) {
 	io.WriteString(e, body)
 }
 
+// exchangeOf is the exchange of a request's context, which its call carries.
 func exchangeOf(ctx context.Context) *exchange {
-	e, _ := ctx.Value(exchangeKey{}).(*exchange)
-	return e
+	if c := callOf(ctx); c != nil {
+		return c.e
+	}
+	return nil
 }
 
 // rewriteRequest turns the received request into the one sent upstream.
@@ -273,22 +273,26 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// newRequestID is a random UUID (version 4), as Envoy generates for x-request-id.
+// newRequestID is a random UUID (version 4), as Envoy generates for
+// x-request-id. It identifies a request in logs and traces and guards
+// nothing, so the runtime's fast generator will do.
 func newRequestID() string {
+	const hexDigits = "0123456789abcdef"
 	var b [16]byte
-	crand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
+	j := 0
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			s[j] = '-'
+			j++
+		}
+		s[j], s[j+1] = hexDigits[c>>4], hexDigits[c&0xf]
+		j += 2
+	}
 	return string(s[:])
 }
 

@@ -56,7 +56,7 @@ func (e *localError) Error() string { return e.msg }
 // watchdog enforces a request's timeout and stream idle timeout with one
 // timer, and cancels the request's upstream context with the cause.
 type watchdog struct {
-	cancel  context.CancelCauseFunc
+	cancel  canceler
 	timeout time.Duration // 0: none
 	idle    time.Duration // 0: none
 	base    time.Time
@@ -66,10 +66,22 @@ type watchdog struct {
 	timer    *time.Timer
 	deadline time.Duration // since base; 0 until armed
 	stopped  bool
+	// idleTimer is false once stop has made sure the timer will not fire.
+	idleTimer bool
 }
 
-func newWatchdog(cancel context.CancelCauseFunc, timeout, idle time.Duration) *watchdog {
-	w := &watchdog{cancel: cancel, timeout: timeout, idle: idle, base: time.Now()}
+// watchdogs recycles the watchdogs, and their timers, of calls whose
+// watchdog nothing can reach once they are over.
+var watchdogs sync.Pool
+
+func newWatchdog(cancel canceler, timeout, idle time.Duration) *watchdog {
+	w, _ := watchdogs.Get().(*watchdog)
+	if w == nil {
+		w = &watchdog{}
+	}
+	w.cancel, w.timeout, w.idle, w.base = cancel, timeout, idle, time.Now()
+	w.last.Store(0)
+	w.deadline, w.stopped, w.idleTimer = 0, false, false
 	if idle > 0 {
 		w.mu.Lock()
 		w.schedule()
@@ -120,6 +132,7 @@ func (w *watchdog) schedule() {
 	} else {
 		w.timer.Reset(next)
 	}
+	w.idleTimer = true
 }
 
 func (w *watchdog) fire() {
@@ -142,7 +155,7 @@ func (w *watchdog) fire() {
 	}
 	w.stopped = true
 	w.mu.Unlock()
-	w.cancel(cause)
+	w.cancel.cancelWith(cause)
 }
 
 // stop ends the watch without cancelling anything.
@@ -150,8 +163,20 @@ func (w *watchdog) stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.stopped = true
-	if w.timer != nil {
-		w.timer.Stop()
+	if w.timer != nil && w.timer.Stop() {
+		w.idleTimer = false
+	}
+}
+
+// recycle makes a stopped watchdog available to another call, unless its
+// timer may still fire; nothing may use w afterwards.
+func (w *watchdog) recycle() {
+	w.mu.Lock()
+	ok := w.stopped && (w.timer == nil || !w.idleTimer)
+	w.cancel = nil
+	w.mu.Unlock()
+	if ok {
+		watchdogs.Put(w)
 	}
 }
 

@@ -1,0 +1,147 @@
+package dataplane
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// callContext is the context of a call on the direct path (proxy.go). It costs
+// less than the context.WithValue and WithCancelCause it stands for, and
+// than watching each attempt's connection with context.AfterFunc: it is
+// part of the call, carries the call as its value, registers with the
+// client's request context once, and when it is cancelled (the client went
+// away, the watchdog fired, the call ended) it interrupts the connection of
+// the attempt in progress itself.
+type callContext struct {
+	parent     context.Context
+	c          *call
+	stopParent func() bool
+
+	mu    sync.Mutex
+	done  chan struct{} // made when asked for
+	err   error
+	cause error
+	conn  *h1Conn // the connection of the attempt in progress
+}
+
+func (x *callContext) init(parent context.Context, c *call) {
+	x.parent, x.c = parent, c
+	x.stopParent = context.AfterFunc(parent, x.parentDone)
+}
+
+func (x *callContext) parentDone() { x.cancelWith(context.Cause(x.parent)) }
+
+func (x *callContext) Deadline() (time.Time, bool) { return x.parent.Deadline() }
+
+func (x *callContext) Done() <-chan struct{} {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.done == nil {
+		x.done = make(chan struct{})
+		if x.err != nil {
+			close(x.done)
+		}
+	}
+	return x.done
+}
+
+func (x *callContext) Err() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.err
+}
+
+func (x *callContext) Value(key any) any {
+	if key == (callKey{}) {
+		return x.c
+	}
+	return x.parent.Value(key)
+}
+
+// causeErr is why the context was cancelled; nil while it is not.
+func (x *callContext) causeErr() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.cause
+}
+
+// cancelWith cancels the context with cause (nil: context.Canceled).
+func (x *callContext) cancelWith(cause error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.err != nil {
+		return
+	}
+	if cause == nil {
+		cause = context.Canceled
+	}
+	x.err, x.cause = context.Canceled, cause
+	if x.done != nil {
+		close(x.done)
+	}
+	if x.conn != nil {
+		x.conn.interrupt()
+	}
+}
+
+// end releases the context when its call is over.
+func (x *callContext) end() {
+	if x.stopParent != nil {
+		x.stopParent()
+	}
+	x.cancelWith(nil)
+}
+
+// watch makes pc the connection a cancellation interrupts.
+func (x *callContext) watch(pc *h1Conn) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.conn = pc
+	if x.err != nil {
+		pc.interrupt()
+	}
+}
+
+// unwatch ends watching pc and reports whether it was left alone.
+func (x *callContext) unwatch(pc *h1Conn) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.conn == pc {
+		x.conn = nil
+	}
+	return x.err == nil
+}
+
+// canceler is what a watchdog cancels: a call's context, or the cancel
+// func of a context.WithCancelCause.
+type canceler interface{ cancelWith(error) }
+
+type cancelFunc context.CancelCauseFunc
+
+func (f cancelFunc) cancelWith(err error) { f(err) }
+
+// connWatch ends the watch over an attempt's connection, whichever way it
+// is watched.
+type connWatch struct {
+	x    *callContext
+	stop func() bool // of context.AfterFunc
+	pc   *h1Conn
+}
+
+// watchConn interrupts pc's reads and writes when ctx is cancelled.
+func watchConn(ctx context.Context, pc *h1Conn) connWatch {
+	if x, ok := ctx.(*callContext); ok {
+		x.watch(pc)
+		return connWatch{x: x, pc: pc}
+	}
+	return connWatch{stop: context.AfterFunc(ctx, pc.interrupt)}
+}
+
+// end reports whether the connection was left alone, so that it can be reused.
+func (w connWatch) end() bool {
+	if w.x != nil {
+		return w.x.unwatch(w.pc)
+	}
+	return w.stop()
+}

@@ -1,0 +1,843 @@
+package dataplane
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// h1Transport calls the endpoints of a cleartext HTTP/1.1 cluster. It does
+// what http.Transport does for such a call, minus its cost: http.Transport
+// hands each request from the caller to a writer goroutine and the response
+// from a reader goroutine back, with a select and a cancellable context per
+// request. Here the request is written and the response head read on the
+// caller's goroutine, over a keep-alive connection taken from a per-endpoint
+// pool, and the response body gives the connection back when it reaches its
+// end. Only a request body is written from a goroutine of its own, so that a
+// response that comes before the whole body was sent is read at once.
+//
+// Requests this transport does not take (protocol upgrades, Expect, request
+// trailers) go through the fallback http.Transport of the same cluster.
+type h1Transport struct {
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	idle     time.Duration // idle connections older than this are closed; 0: never
+	fallback *http.Transport
+
+	mu     sync.Mutex
+	pools  map[string]*h1Pool // by "IP:PORT"
+	closed bool               // retired: connections are closed when their exchange ends
+}
+
+// maxIdlePerEndpoint is as many idle connections as a pool keeps per
+// endpoint (http.Transport's MaxIdleConnsPerHost here).
+const maxIdlePerEndpoint = 1024
+
+// maxWriteWait is how long a finished response waits for its request body
+// to be sent before its connection is given up rather than reused.
+const maxWriteWait = 50 * time.Millisecond
+
+type h1Pool struct {
+	idle  []*h1Conn // most recently used last
+	sweep *time.Timer
+}
+
+type h1Conn struct {
+	t    *h1Transport
+	addr string
+	c    net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+
+	reused    bool      // has carried a request before
+	idleSince time.Time // when it was last put back
+
+	// Set per request.
+	closeAfter bool          // the request or response says Connection: close
+	wrote      chan struct{} // closed when the request body is sent; nil without a body
+	writeErr   error         // of sending the body, valid once wrote is closed
+	srcErr     bool          // writeErr came from reading the body, not from the connection
+	head       []byte        // scratch for reading heads
+}
+
+func newH1Transport(dial func(context.Context, string, string) (net.Conn, error), idle time.Duration, fallback *http.Transport) *h1Transport {
+	return &h1Transport{dial: dial, idle: idle, fallback: fallback, pools: map[string]*h1Pool{}}
+}
+
+// takes reports whether the transport handles req itself.
+func (t *h1Transport) takes(req *http.Request) bool {
+	if req.URL.Scheme != "http" || len(req.Trailer) > 0 {
+		return false
+	}
+	h := req.Header
+	if _, ok := h["Upgrade"]; ok {
+		return false
+	}
+	if _, ok := h["Expect"]; ok {
+		return false
+	}
+	return true
+}
+
+// RoundTrip sends req to req.URL.Host. A connection from the pool that the
+// endpoint closed while it was idle fails the request before any response
+// byte arrives; a request without a body whose method is idempotent is then
+// sent again on another connection (as http.Transport does). Other requests
+// get a connection checked to be open.
+func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !t.takes(req) {
+		return t.fallback.RoundTrip(req)
+	}
+	return t.roundTrip(req, nil)
+}
+
+// roundTrip is RoundTrip for a request that the transport takes. With fw,
+// req.Header is the client's, written as fw says (proxy.go), and
+// informational responses go straight to fw's client.
+func (t *h1Transport) roundTrip(req *http.Request, fw *forwarded) (*http.Response, error) {
+	ctx := req.Context()
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	replay := !hasBody && idempotent(req)
+	for {
+		pc, err := t.get(ctx, req.URL.Host, !replay)
+		if err != nil {
+			if hasBody {
+				req.Body.Close()
+			}
+			return nil, err
+		}
+		res, err := pc.roundTrip(ctx, req, hasBody, fw)
+		if err == errStaleConn {
+			if replay && ctx.Err() == nil {
+				continue
+			}
+			err = io.EOF
+		}
+		return res, err
+	}
+}
+
+// errInvalidRequest is a request that cannot be written as it is.
+type errInvalidRequest struct{ msg string }
+
+func (e errInvalidRequest) Error() string { return e.msg }
+
+// errStaleConn is a reused connection that failed before any byte of a response.
+var errStaleConn = errors.New("dataplane: idle upstream connection closed")
+
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, ok := req.Header["Idempotency-Key"]
+	if !ok {
+		_, ok = req.Header["X-Idempotency-Key"]
+	}
+	return ok
+}
+
+// get returns an idle connection to addr, or a new one. check asks for an
+// idle connection to be checked to be open before it is returned.
+func (t *h1Transport) get(ctx context.Context, addr string, check bool) (*h1Conn, error) {
+	for {
+		pc := t.takeIdle(addr)
+		if pc == nil {
+			break
+		}
+		if !check || connOpen(pc.c) {
+			return pc, nil
+		}
+		pc.c.Close()
+	}
+	c, err := t.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &h1Conn{t: t, addr: addr, c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096)}, nil
+}
+
+func (t *h1Transport) takeIdle(addr string) *h1Conn {
+	t.mu.Lock()
+	p := t.pools[addr]
+	if p == nil || len(p.idle) == 0 {
+		t.mu.Unlock()
+		return nil
+	}
+	n := len(p.idle) - 1
+	pc := p.idle[n]
+	p.idle[n] = nil
+	p.idle = p.idle[:n]
+	var stale []*h1Conn
+	if t.idle > 0 && time.Since(pc.idleSince) > t.idle {
+		// It and every older one have been idle too long.
+		stale = append(p.idle, pc)
+		p.idle = nil
+		pc = nil
+	}
+	t.mu.Unlock()
+	for _, s := range stale {
+		s.c.Close()
+	}
+	return pc
+}
+
+// put returns a connection whose exchange is complete to its pool.
+func (t *h1Transport) put(pc *h1Conn) {
+	if pc.closeAfter || pc.br.Buffered() > 0 {
+		// Bytes beyond the response: the endpoint is out of step.
+		pc.c.Close()
+		return
+	}
+	pc.reused = true
+	pc.wrote = nil
+	pc.idleSince = time.Now()
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		pc.c.Close()
+		return
+	}
+	p := t.pools[pc.addr]
+	if p == nil {
+		p = &h1Pool{}
+		t.pools[pc.addr] = p
+	}
+	if len(p.idle) >= maxIdlePerEndpoint {
+		t.mu.Unlock()
+		pc.c.Close()
+		return
+	}
+	p.idle = append(p.idle, pc)
+	if t.idle > 0 && p.sweep == nil {
+		addr := pc.addr
+		p.sweep = time.AfterFunc(t.idle, func() { t.sweepIdle(addr) })
+	}
+	t.mu.Unlock()
+}
+
+// sweepIdle closes the connections of addr idle longer than the idle
+// timeout, and comes back while any are left.
+func (t *h1Transport) sweepIdle(addr string) {
+	t.mu.Lock()
+	p := t.pools[addr]
+	if p == nil {
+		t.mu.Unlock()
+		return
+	}
+	p.sweep = nil
+	now := time.Now()
+	n := 0
+	for n < len(p.idle) && now.Sub(p.idle[n].idleSince) >= t.idle {
+		n++
+	}
+	stale := append([]*h1Conn(nil), p.idle[:n]...)
+	p.idle = append(p.idle[:0], p.idle[n:]...)
+	if len(p.idle) > 0 {
+		next := t.idle - now.Sub(p.idle[0].idleSince)
+		p.sweep = time.AfterFunc(next, func() { t.sweepIdle(addr) })
+	} else {
+		delete(t.pools, addr)
+	}
+	t.mu.Unlock()
+	for _, pc := range stale {
+		pc.c.Close()
+	}
+}
+
+// CloseIdleConnections closes every idle connection, and those of
+// exchanges still in flight when they end: the transport is being retired
+// (its cluster is gone, or a reload replaced it).
+func (t *h1Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	t.closed = true
+	var all []*h1Conn
+	for addr, p := range t.pools {
+		all = append(all, p.idle...)
+		if p.sweep != nil {
+			p.sweep.Stop()
+		}
+		delete(t.pools, addr)
+	}
+	t.mu.Unlock()
+	for _, pc := range all {
+		pc.c.Close()
+	}
+	t.fallback.CloseIdleConnections()
+}
+
+// connOpen reports whether a pooled connection looks usable: the endpoint
+// has neither closed it nor sent anything on it while it was idle.
+func connOpen(c net.Conn) bool {
+	if tc, ok := c.(*trackedConn); ok {
+		c = tc.Conn
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	open := true
+	err = rc.Read(func(fd uintptr) bool {
+		open = peekOpen(fd)
+		return true
+	})
+	return err == nil && open
+}
+
+// interrupt makes the connection's blocked reads and writes return; the
+// connection is not reused after it.
+func (pc *h1Conn) interrupt() { pc.c.SetDeadline(aLongTimeAgo) }
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// roundTrip makes one exchange on pc. Unless it returns a response with a
+// body, pc is back in its pool or closed when it returns.
+func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, hasBody bool, fw *forwarded) (*http.Response, error) {
+	watch := watchConn(ctx, pc)
+	pc.closeAfter = req.Close
+	if err := pc.writeHead(req, hasBody, fw); err != nil {
+		watch.end()
+		pc.c.Close()
+		if hasBody {
+			req.Body.Close()
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if _, invalid := err.(errInvalidRequest); pc.reused && !invalid {
+			return nil, errStaleConn
+		}
+		return nil, err
+	}
+	if hasBody {
+		pc.wrote = make(chan struct{})
+		go pc.writeBody(req)
+	} else if err := pc.bw.Flush(); err != nil {
+		watch.end()
+		pc.c.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if pc.reused {
+			return nil, errStaleConn
+		}
+		return nil, err
+	}
+	res, err := pc.readResponse(ctx, req, fw)
+	if err != nil {
+		watch.end()
+		pc.c.Close()
+		if pc.wrote != nil && waitWrote(pc.wrote) && pc.srcErr {
+			// Reading the client's body failed, and the connection
+			// was closed for it.
+			return nil, pc.writeErr
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	return pc.body(req, res, watch)
+}
+
+// h1Response is a response with its body, allocated together.
+type h1Response struct {
+	res  http.Response
+	body h1Body
+}
+
+// body sets up the body of hr, the response head just read from pc.
+func (pc *h1Conn) body(req *http.Request, hr *h1Response, watch connWatch) (*http.Response, error) {
+	res := &hr.res
+	b := &hr.body
+	*b = h1Body{pc: pc, req: req, res: res, watch: watch}
+	f, length, err := responseFraming(req.Method, res.ProtoMinor, res.StatusCode, res.Header)
+	if err != nil {
+		b.finish(false)
+		return nil, err
+	}
+	res.ContentLength = length
+	switch f {
+	case framingNone:
+		res.Body = http.NoBody
+		b.finish(true)
+		return res, nil
+	case framingChunked:
+		res.TransferEncoding = []string{"chunked"}
+		delete(res.Header, "Transfer-Encoding")
+	case framingLength:
+		b.remain = length
+	case framingClose:
+		b.remain = -1
+		pc.closeAfter = true
+	}
+	if pc.closeAfter {
+		res.Close = true
+	}
+	b.framing = f
+	res.Body = b
+	return res, nil
+}
+
+// writeHead writes the request line and header fields, checking that
+// nothing in them can end a line or the head early.
+func (pc *h1Conn) writeHead(req *http.Request, hasBody bool, fw *forwarded) error {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	path, query := req.URL.EscapedPath(), req.URL.RawQuery
+	if path == "" {
+		path = "/"
+	}
+	if !httpguts.ValidHostHeader(host) || !validTarget(path) || !validTarget(query) {
+		return errInvalidRequest{"dataplane: invalid Host or request target for the upstream"}
+	}
+	w := pc.bw
+	w.WriteString(req.Method)
+	w.WriteByte(' ')
+	w.WriteString(path)
+	if query != "" || req.URL.ForceQuery {
+		w.WriteByte('?')
+		w.WriteString(query)
+	}
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(host)
+	w.WriteString("\r\n")
+	for k, vv := range req.Header {
+		if fw != nil {
+			if fw.skip(k) {
+				continue
+			}
+		} else {
+			switch k {
+			case "Host", "Content-Length", "Transfer-Encoding", "Trailer", "Connection":
+				continue
+			}
+		}
+		if !httpguts.ValidHeaderFieldName(k) {
+			return errInvalidRequest{"dataplane: invalid header field name " + strconv.Quote(k)}
+		}
+		for _, v := range vv {
+			if k == "User-Agent" && v == "" {
+				continue // set empty to send none
+			}
+			v = trimOWS(v)
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return errInvalidRequest{"dataplane: invalid header field value for " + strconv.Quote(k)}
+			}
+			w.WriteString(k)
+			w.WriteString(": ")
+			w.WriteString(v)
+			w.WriteString("\r\n")
+		}
+	}
+	if fw != nil {
+		if err := fw.writeFields(w, fw.e.r.Host); err != nil {
+			return err
+		}
+	}
+	switch {
+	case hasBody && req.ContentLength > 0:
+		w.WriteString("Content-Length: ")
+		var num [20]byte
+		w.Write(strconv.AppendInt(num[:0], req.ContentLength, 10))
+		w.WriteString("\r\n")
+	case hasBody:
+		w.WriteString("Transfer-Encoding: chunked\r\n")
+	case req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch:
+		w.WriteString("Content-Length: 0\r\n")
+	}
+	if req.Close {
+		w.WriteString("Connection: close\r\n")
+	}
+	_, err := w.WriteString("\r\n")
+	return err
+}
+
+// validTarget reports whether s has nothing that would end the request
+// target early.
+func validTarget(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// writeBody sends the request body (with its known length, else chunked)
+// and closes it.
+func (pc *h1Conn) writeBody(req *http.Request) {
+	defer req.Body.Close()
+	defer close(pc.wrote)
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	w := pc.bw
+	chunked := req.ContentLength <= 0
+	var sent int64
+	for {
+		n, rerr := req.Body.Read(*buf)
+		if n > 0 {
+			if !chunked && sent+int64(n) > req.ContentLength {
+				pc.fail(errors.New("dataplane: request body longer than its Content-Length"), true)
+				return
+			}
+			if chunked {
+				var num [20]byte
+				w.Write(strconv.AppendInt(num[:0], int64(n), 16))
+				w.WriteString("\r\n")
+			}
+			if _, err := w.Write((*buf)[:n]); err != nil {
+				pc.fail(err, false)
+				return
+			}
+			if chunked {
+				w.WriteString("\r\n")
+			}
+			sent += int64(n)
+			// Stream what came from the client now: it may be waiting
+			// for an answer before it sends more.
+			if err := w.Flush(); err != nil {
+				pc.fail(err, false)
+				return
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			pc.fail(rerr, true)
+			return
+		}
+	}
+	if !chunked && sent != req.ContentLength {
+		pc.fail(io.ErrUnexpectedEOF, true)
+		return
+	}
+	if chunked {
+		w.WriteString("0\r\n\r\n")
+	}
+	if err := w.Flush(); err != nil {
+		pc.fail(err, false)
+	}
+}
+
+// fail ends the exchange after the request body could not be sent. When
+// the client's body failed, the connection is closed too: the upstream
+// would wait for the rest, and no response to a request cut short is
+// wanted.
+func (pc *h1Conn) fail(err error, src bool) {
+	pc.writeErr, pc.srcErr = err, src
+	if src {
+		pc.c.Close()
+	}
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// readResponse reads the final response head, passing informational ones
+// to the request's trace.
+func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwarded) (*h1Response, error) {
+	if _, err := pc.br.Peek(1); err != nil {
+		if pc.reused && ctx.Err() == nil && pc.wrote == nil {
+			return nil, errStaleConn
+		}
+		return nil, err
+	}
+	for n1xx := 0; ; n1xx++ {
+		head, err := readHead(pc.br, pc.head[:0])
+		pc.head = head[:0]
+		if err != nil {
+			return nil, err
+		}
+		hr, err := parseResponseHead(string(head))
+		if err != nil {
+			return nil, err
+		}
+		res := &hr.res
+		code := res.StatusCode
+		if code >= 200 {
+			res.Request = req
+			if res.ProtoMinor == 0 || headerHasToken(res.Header["Connection"], "close") {
+				pc.closeAfter = true
+			}
+			if cap(pc.head) > 4<<10 {
+				pc.head = nil // a rare large head: do not keep its buffer
+			}
+			return hr, nil
+		}
+		if code == http.StatusSwitchingProtocols || n1xx >= max1xx {
+			return nil, errMalformedResponse
+		}
+		if fw != nil {
+			h := fw.e.Header()
+			for k, vv := range res.Header {
+				h[k] = vv
+			}
+			fw.e.WriteHeader(code)
+			clear(h) // WriteHeader of a 1xx leaves the fields in place
+			continue
+		}
+		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
+			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(res.Header)); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// parseResponseHead parses a head read by readHead.
+func parseResponseHead(head string) (*h1Response, error) {
+	i := indexCRLF(head)
+	code, minor, status, err := parseStatusLine(head[:i])
+	if err != nil {
+		return nil, err
+	}
+	h, err := parseFields(head[i+2:], nil)
+	if err != nil {
+		return nil, err
+	}
+	proto := "HTTP/1.1"
+	if minor == 0 {
+		proto = "HTTP/1.0"
+	}
+	return &h1Response{res: http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: minor, Header: h}}, nil
+}
+
+func indexCRLF(s string) int {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] == '\r' && s[i+1] == '\n' {
+			return i
+		}
+	}
+	return len(s)
+}
+
+// headerHasToken reports whether a comma-separated list header has token.
+func headerHasToken(vals []string, token string) bool {
+	if len(vals) == 0 {
+		return false
+	}
+	return httpguts.HeaderValuesContainsToken(vals, token)
+}
+
+// h1Body is a response body read from its connection, which goes back to
+// the pool at the body's end. Read and Close are called from one goroutine
+// at a time, as the proxy does.
+type h1Body struct {
+	pc      *h1Conn // nil once finished
+	req     *http.Request
+	res     *http.Response
+	watch   connWatch
+	framing bodyFraming
+	remain  int64 // bytes left of the body (length) or of the chunk; -1: unknown
+	inChunk bool  // between a chunk's size line and its data's CRLF
+	err     error // sticky
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n int
+	var err error
+	switch b.framing {
+	case framingLength:
+		n, err = b.pc.br.Read(p[:min(int64(len(p)), b.remain)])
+		b.remain -= int64(n)
+		if b.remain == 0 {
+			b.end(nil)
+			return n, io.EOF
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+	case framingChunked:
+		n, err = b.readChunked(p)
+		if err == io.EOF {
+			return n, b.err
+		}
+	case framingClose:
+		n, err = b.pc.br.Read(p)
+		if err == io.EOF {
+			b.end(io.EOF)
+			return n, io.EOF
+		}
+	}
+	if err != nil {
+		b.fail(err)
+		return n, b.err
+	}
+	return n, nil
+}
+
+func (b *h1Body) readChunked(p []byte) (int, error) {
+	br := b.pc.br
+	if !b.inChunk {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			if err == io.EOF || err == bufio.ErrBufferFull {
+				err = errBadChunk
+			}
+			return 0, err
+		}
+		if len(line) < 2 || line[len(line)-2] != '\r' {
+			return 0, errBadChunk
+		}
+		size, err := parseChunkSize(line[:len(line)-2])
+		if err != nil {
+			return 0, err
+		}
+		if size == 0 {
+			if err := b.readTrailer(); err != nil {
+				return 0, err
+			}
+			b.end(nil)
+			return 0, io.EOF
+		}
+		b.remain, b.inChunk = size, true
+	}
+	n, err := br.Read(p[:min(int64(len(p)), b.remain)])
+	b.remain -= int64(n)
+	if err == io.EOF {
+		return n, io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return n, err
+	}
+	if b.remain == 0 {
+		crlf, err := br.Peek(2)
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return n, err
+		}
+		if crlf[0] != '\r' || crlf[1] != '\n' {
+			return n, errBadChunk
+		}
+		br.Discard(2)
+		b.inChunk = false
+	}
+	return n, nil
+}
+
+func (b *h1Body) readTrailer() error {
+	pc := b.pc
+	block, err := readHead(pc.br, pc.head[:0])
+	pc.head = block[:0]
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if len(block) == 0 {
+		return nil
+	}
+	t, err := parseFields(string(block), b.res.Trailer)
+	if err != nil {
+		return err
+	}
+	b.res.Trailer = t
+	return nil
+}
+
+// end finishes a body that reached its end; err is what Read returns from now on.
+func (b *h1Body) end(err error) {
+	if err == nil {
+		err = io.EOF
+	}
+	b.err = err
+	b.finish(b.framing != framingClose)
+}
+
+// fail finishes a body cut short.
+func (b *h1Body) fail(err error) {
+	if ctx := b.req.Context(); ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	b.err = err
+	b.finish(false)
+}
+
+// finish gives the connection back to the pool when the exchange is
+// complete and nothing interrupted it, else closes it.
+func (b *h1Body) finish(reuse bool) {
+	pc := b.pc
+	if pc == nil {
+		return
+	}
+	b.pc = nil
+	if !b.watch.end() {
+		reuse = false // interrupted: its deadline is in the past
+	}
+	if pc.wrote != nil {
+		if !waitWrote(pc.wrote) {
+			// The body is still on its way: the upstream answered
+			// early. The writer ends when the connection is closed or
+			// when the client's body ends.
+			pc.c.Close()
+			return
+		}
+		if pc.writeErr != nil {
+			reuse = false
+		}
+	}
+	if !reuse {
+		pc.c.Close()
+		return
+	}
+	pc.t.put(pc)
+}
+
+func waitWrote(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+	}
+	t := time.NewTimer(maxWriteWait)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// Close ends the body. The connection is kept when the rest of the body
+// is already buffered, else closed.
+func (b *h1Body) Close() error {
+	if b.pc == nil {
+		return nil
+	}
+	if b.framing == framingLength && b.err == nil && b.remain <= int64(b.pc.br.Buffered()) {
+		b.pc.br.Discard(int(b.remain))
+		b.remain = 0
+		b.end(nil)
+		return nil
+	}
+	b.err = errors.New("dataplane: read on closed response body")
+	b.finish(false)
+	return nil
+}

@@ -1,0 +1,94 @@
+package dataplane
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// FuzzH1Response feeds arbitrary bytes to the upstream response parser as
+// the answer to a GET. Whatever it accepts, net/http's own parser must
+// accept too, with the same status and the same body bytes: the two never
+// disagree on where a response ends, so no response can smuggle another.
+func FuzzH1Response(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n\r\nclose-delimited",
+		"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+		"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n",
+		"HTTP/1.1 200 OK\nContent-Length: 1\n\nx",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, _ := http.NewRequest(http.MethodGet, "http://example.com/", nil)
+		res, body, err := parseResponseBytes(req, data)
+		if err != nil {
+			return
+		}
+		want, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(skip1xx(data))), req)
+		if err != nil {
+			t.Fatalf("accepted what net/http refuses (%v): %q", err, data)
+		}
+		wantBody, err := io.ReadAll(want.Body)
+		if err != nil {
+			t.Fatalf("accepted a body net/http cannot read (%v): %q", err, data)
+		}
+		if want.StatusCode != res.StatusCode || !bytes.Equal(body, wantBody) {
+			t.Fatalf("read %d %q, net/http %d %q, from %q", res.StatusCode, body, want.StatusCode, wantBody, data)
+		}
+	})
+}
+
+// parseResponseBytes reads the response to req from data as the transport does.
+func parseResponseBytes(req *http.Request, data []byte) (*http.Response, []byte, error) {
+	tr := newH1Transport(nil, 0, &http.Transport{})
+	pc := &h1Conn{t: tr, c: nopConn{}, br: bufio.NewReaderSize(bytes.NewReader(data), 4096)}
+	hr, err := pc.readResponse(context.Background(), req, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := pc.body(req, hr, connWatch{stop: func() bool { return true }})
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	return res, body, err
+}
+
+// skip1xx drops the informational responses the transport passes over, so
+// that net/http's parser, which returns the first response, sees the final one.
+func skip1xx(data []byte) []byte {
+	for bytes.HasPrefix(data, []byte("HTTP/1.1 1")) || bytes.HasPrefix(data, []byte("HTTP/1.0 1")) {
+		i := bytes.Index(data, []byte("\r\n\r\n"))
+		if i < 0 {
+			return data
+		}
+		data = data[i+4:]
+	}
+	return data
+}
+
+type nopConn struct{}
+
+func (nopConn) Read([]byte) (int, error)         { return 0, io.EOF }
+func (nopConn) Write(b []byte) (int, error)      { return len(b), nil }
+func (nopConn) Close() error                     { return nil }
+func (nopConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (nopConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (nopConn) SetDeadline(time.Time) error      { return nil }
+func (nopConn) SetReadDeadline(time.Time) error  { return nil }
+func (nopConn) SetWriteDeadline(time.Time) error { return nil }

@@ -1,0 +1,290 @@
+package dataplane
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// The HTTP/1.1 response parser of the upstream transport (h1.go). It is
+// strict where leniency lets one response be read as two, or a body be cut
+// somewhere else than where the upstream meant it to end (response
+// splitting, desynchronised keep-alive connections): every line must end in
+// CRLF, obsolete line folding is refused, Content-Length must be one
+// decimal number (repeated only with the same value), the only
+// Transfer-Encoding accepted is chunked and never together with
+// Content-Length, and a head larger than maxResponseHead is refused. A
+// response that breaks any of these fails the attempt (502, flag UC) and its
+// connection is closed.
+
+// maxResponseHead bounds the status line and header fields of a response,
+// and the trailer section of a chunked one.
+const maxResponseHead = 64 << 10
+
+// max1xx bounds the informational responses that may precede the final one.
+const max1xx = 8
+
+var (
+	errMalformedResponse = errors.New("malformed HTTP response")
+	errHeadTooLarge      = errors.New("HTTP response head too large")
+	errBareLF            = errors.New("malformed HTTP response: line not ending in CRLF")
+	errObsFold           = errors.New("malformed HTTP response: obsolete line folding")
+	errBadFieldName      = errors.New("malformed HTTP response: invalid header field name")
+	errBadFieldValue     = errors.New("malformed HTTP response: invalid header field value")
+	errBadLength         = errors.New("malformed HTTP response: invalid Content-Length")
+	errBadEncoding       = errors.New("malformed HTTP response: unsupported Transfer-Encoding")
+	errBadChunk          = errors.New("malformed HTTP response: invalid chunked encoding")
+)
+
+// readHead reads lines up to and including the empty line that ends a head
+// (or a trailer section), appended to buf, and returns them without that
+// empty line. Every line ends in CRLF.
+func readHead(br *bufio.Reader, buf []byte) ([]byte, error) {
+	start := len(buf)
+	lineStart := start
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(buf)-start+len(frag) > maxResponseHead {
+			return buf, errHeadTooLarge
+		}
+		buf = append(buf, frag...)
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue // a long line: keep reading it
+		case err == io.EOF && len(buf) > start:
+			return buf, io.ErrUnexpectedEOF
+		case err != nil:
+			return buf, err
+		}
+		line := buf[lineStart:]
+		if len(line) < 2 || line[len(line)-2] != '\r' {
+			return buf, errBareLF
+		}
+		if len(line) == 2 {
+			return buf[:lineStart], nil
+		}
+		lineStart = len(buf)
+	}
+}
+
+// parseStatusLine parses "HTTP/1.x SSS reason".
+func parseStatusLine(line string) (code, minor int, status string, err error) {
+	if len(line) < 12 || !strings.HasPrefix(line, "HTTP/1.") || line[8] != ' ' {
+		return 0, 0, "", errMalformedResponse
+	}
+	switch line[7] {
+	case '0':
+		minor = 0
+	case '1':
+		minor = 1
+	default:
+		return 0, 0, "", errMalformedResponse
+	}
+	for i := 9; i < 12; i++ {
+		c := line[i]
+		if c < '0' || c > '9' {
+			return 0, 0, "", errMalformedResponse
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 100 {
+		return 0, 0, "", errMalformedResponse
+	}
+	if len(line) > 12 {
+		if line[12] != ' ' {
+			return 0, 0, "", errMalformedResponse
+		}
+		for i := 13; i < len(line); i++ {
+			if c := line[i]; c < ' ' && c != '\t' || c == 0x7f {
+				return 0, 0, "", errMalformedResponse
+			}
+		}
+	}
+	return code, minor, line[9:], nil
+}
+
+// parseFields parses header (or trailer) field lines, each ending in CRLF,
+// into h, which is created when nil. Values are substrings of block.
+func parseFields(block string, h http.Header) (http.Header, error) {
+	if block == "" {
+		if h == nil {
+			h = http.Header{}
+		}
+		return h, nil
+	}
+	n := strings.Count(block, "\n")
+	if h == nil {
+		h = make(http.Header, n)
+	}
+	// One backing array for every value, as textproto does: a field's
+	// first value gets a slice of capacity one, so a repeated field's
+	// append copies out instead of overwriting the next field's value.
+	vals := make([]string, n)
+	for block != "" {
+		i := strings.IndexByte(block, '\n') // present: every line ends in CRLF
+		line := block[:i-1]
+		block = block[i+1:]
+		if line[0] == ' ' || line[0] == '\t' {
+			return h, errObsFold
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 {
+			return h, errBadFieldName
+		}
+		name := line[:colon]
+		for j := 0; j < len(name); j++ {
+			if !isTokenByte(name[j]) {
+				return h, errBadFieldName
+			}
+		}
+		v := trimOWS(line[colon+1:])
+		for j := 0; j < len(v); j++ {
+			if c := v[j]; c < ' ' && c != '\t' || c == 0x7f {
+				return h, errBadFieldValue
+			}
+		}
+		key := http.CanonicalHeaderKey(name)
+		if cur, ok := h[key]; ok {
+			h[key] = append(cur, v)
+			continue
+		}
+		vals[0] = v
+		h[key] = vals[:1:1]
+		vals = vals[1:]
+	}
+	return h, nil
+}
+
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// isTokenByte reports whether c may appear in a field name (RFC 9110 §5.6.2).
+func isTokenByte(c byte) bool {
+	return tokenTable[c]
+}
+
+var tokenTable = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// bodyFraming is how a response's body is delimited.
+type bodyFraming uint8
+
+const (
+	framingNone    bodyFraming = iota // no body
+	framingLength                     // Content-Length bytes
+	framingChunked                    // chunked transfer coding
+	framingClose                      // until the upstream closes
+)
+
+// responseFraming decides how the body of a final HTTP/1.minor response to
+// a request of method is delimited (RFC 9112 §6.3), and checks its framing
+// headers.
+func responseFraming(method string, minor, code int, h http.Header) (f bodyFraming, length int64, err error) {
+	te, hasTE := h["Transfer-Encoding"]
+	cl, hasCL := h["Content-Length"]
+	if hasCL {
+		length = -1
+		for _, v := range cl {
+			n, ok := parseContentLength(v)
+			if !ok || (length >= 0 && n != length) {
+				return 0, 0, errBadLength
+			}
+			length = n
+		}
+	}
+	// An HTTP/1.0 message has no transfer codings (RFC 9112 §6.1): its
+	// framing is faulty, and another parser would read it differently.
+	if hasTE && (len(te) != 1 || !strings.EqualFold(te[0], "chunked") || hasCL || minor == 0) {
+		return 0, 0, errBadEncoding
+	}
+	switch {
+	case method == http.MethodHead, code == http.StatusNoContent, code == http.StatusNotModified:
+		return framingNone, 0, nil
+	case hasTE:
+		return framingChunked, -1, nil
+	case hasCL && length == 0:
+		return framingNone, 0, nil
+	case hasCL:
+		return framingLength, length, nil
+	}
+	return framingClose, -1, nil
+}
+
+func parseContentLength(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// parseChunkSize parses a chunk-size line without its CRLF, ignoring
+// chunk extensions.
+func parseChunkSize(line []byte) (int64, error) {
+	var n int64
+	i := 0
+	for ; i < len(line); i++ {
+		c := line[i]
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			goto rest
+		}
+		if i >= 15 {
+			return 0, errBadChunk
+		}
+		n = n<<4 | int64(d)
+	}
+rest:
+	if i == 0 {
+		return 0, errBadChunk
+	}
+	rest := line[i:]
+	for len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') {
+		rest = rest[1:]
+	}
+	if len(rest) > 0 && rest[0] != ';' {
+		return 0, errBadChunk
+	}
+	for _, c := range rest {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return 0, errBadChunk
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,264 @@
+package dataplane
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// The proxy of requests to cleartext HTTP/1.1 clusters. It does what
+// httputil.ReverseProxy does with rewriteRequest (serve.go) for them, without
+// copying the request and its header: the client's header is written
+// upstream as it is, leaving out the hop-by-hop fields (RFC 9110 §7.6.1:
+// the fixed list and those the Connection field names) and the client's
+// forwarding fields, which are replaced by the gateway's own
+// (X-Forwarded-For, -Proto, -Host; X-Request-Id when the client sent none).
+// Responses are handled as the ReverseProxy does: hop-by-hop fields removed,
+// informational responses forwarded, trailers passed on, a body without a
+// known length (or a server-sent event stream) flushed as it arrives, and a
+// body that breaks off aborts the client's response.
+//
+// Requests that switch protocols, that expect 100-continue or that carry
+// trailers keep going through the ReverseProxy and http.Transport.
+
+// forwarded is what the gateway adds to, and leaves out of, the client's
+// header when it writes the request upstream.
+type forwarded struct {
+	e        *exchange
+	priorXFF []string // the client's X-Forwarded-For values
+	clientIP string   // "" when the remote address has none: no X-Forwarded-For
+	proto    string   // X-Forwarded-Proto
+	reqID    string   // X-Request-Id to send; "" when the client's is kept
+	te       bool     // send "Te: trailers"
+	conn     []string // the client's Connection values: the fields they list are hop-by-hop
+}
+
+// skip reports whether a field of the client's request is not written
+// upstream as it is.
+func (fw *forwarded) skip(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+		"Host", "Content-Length":
+		return true
+	case "X-Request-Id":
+		return fw.reqID != ""
+	}
+	for _, v := range fw.conn {
+		if listsToken(v, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// listsToken reports whether the comma-separated list v has token (any case).
+func listsToken(v, token string) bool {
+	for v != "" {
+		var t string
+		t, v, _ = strings.Cut(v, ",")
+		if strings.EqualFold(strings.TrimSpace(t), token) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeFields writes the gateway's forwarding fields; host is the one the
+// client asked for.
+func (fw *forwarded) writeFields(w interface {
+	WriteString(string) (int, error)
+}, host string) error {
+	if !httpguts.ValidHostHeader(host) {
+		return errInvalidRequest{"dataplane: invalid Host"}
+	}
+	for _, p := range fw.priorXFF {
+		if !httpguts.ValidHeaderFieldValue(p) {
+			return errInvalidRequest{"dataplane: invalid X-Forwarded-For"}
+		}
+	}
+	if fw.clientIP != "" {
+		w.WriteString("X-Forwarded-For: ")
+		for _, p := range fw.priorXFF {
+			w.WriteString(p)
+			w.WriteString(", ")
+		}
+		w.WriteString(fw.clientIP)
+		w.WriteString("\r\n")
+	}
+	w.WriteString("X-Forwarded-Host: ")
+	w.WriteString(host)
+	w.WriteString("\r\nX-Forwarded-Proto: ")
+	w.WriteString(fw.proto)
+	w.WriteString("\r\n")
+	if fw.reqID != "" {
+		w.WriteString("X-Request-Id: ")
+		w.WriteString(fw.reqID)
+		w.WriteString("\r\n")
+	}
+	if fw.te {
+		w.WriteString("Te: trailers\r\n")
+	}
+	return nil
+}
+
+// direct reports whether r can take the direct path: no protocol switch,
+// no 100-continue, no request trailers.
+func direct(r *http.Request) bool {
+	if len(r.Trailer) > 0 {
+		return false
+	}
+	if _, ok := r.Header["Upgrade"]; ok {
+		return false
+	}
+	_, ok := r.Header["Expect"]
+	return !ok
+}
+
+// proxyH1 sends the request of e through call c to its HTTP/1.1 cluster and
+// copies the response to the client.
+func (p *Plane) proxyH1(e *exchange, c *call, ctx context.Context) {
+	r := e.r
+	fw := &c.fw
+	fw.e = e
+	fw.proto = "http"
+	if r.TLS != nil {
+		fw.proto = "https"
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		fw.clientIP = ip
+		fw.priorXFF = r.Header["X-Forwarded-For"]
+	}
+	if r.Header.Get("X-Request-Id") == "" {
+		e.reqID = newRequestID()
+		fw.reqID = e.reqID
+	}
+	fw.te = httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers")
+	fw.conn = r.Header["Connection"]
+
+	out := &c.out
+	out.Scheme = "http"
+	out.Host = e.endpoint
+	setPath(out, e.d.Path)
+	out.RawQuery, out.ForceQuery = r.URL.RawQuery, r.URL.ForceQuery
+	tmpl := http.Request{
+		Method:     r.Method,
+		URL:        out,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     r.Header, // written with fw applied; never changed
+		Host:       e.d.Host,
+	}
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		tmpl.Body = &countingBody{ReadCloser: noopCloser{r.Body}, in: r.Body, n: &e.bytesRecv}
+		tmpl.ContentLength = r.ContentLength
+	}
+	outreq := tmpl.WithContext(ctx)
+	e.upstreamSent = time.Now()
+	res, err := c.roundTrip(outreq)
+	if err != nil {
+		p.proxyError(e, outreq, err)
+		return
+	}
+	noteResponse(res)
+
+	dropHopByHop(res.Header)
+	dst := e.Header()
+	for k, vv := range res.Header {
+		dst[k] = vv // the transport's own slices: nothing else holds them
+	}
+	announced := len(res.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range res.Trailer {
+			keys = append(keys, k)
+		}
+		dst.Add("Trailer", strings.Join(keys, ", "))
+	}
+	e.WriteHeader(res.StatusCode)
+
+	stream := res.ContentLength == -1 || isEventStream(res.Header.Get("Content-Type"))
+	if stream {
+		e.Flush()
+	}
+	if err := copyBody(e, res.Body, stream); err != nil {
+		res.Body.Close()
+		p.log.Debug("response body copy failed", "node", e.node, "endpoint", e.endpoint, "error", err)
+		panic(http.ErrAbortHandler)
+	}
+	res.Body.Close() // now, so that the trailers are in
+
+	if len(res.Trailer) == 0 {
+		return
+	}
+	e.Flush() // chunked, so that the trailers can follow
+	if len(res.Trailer) == announced {
+		for k, vv := range res.Trailer {
+			dst[k] = vv
+		}
+		return
+	}
+	for k, vv := range res.Trailer {
+		k = http.TrailerPrefix + k
+		for _, v := range vv {
+			dst.Add(k, v)
+		}
+	}
+}
+
+// copyBody copies a response body to the client, flushing after every
+// write when stream is set.
+func copyBody(e *exchange, body io.Reader, stream bool) error {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, err := e.Write(buf[:n]); err != nil {
+				return err
+			}
+			if stream {
+				e.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+func isEventStream(ct string) bool {
+	base, _, _ := strings.Cut(ct, ";")
+	return strings.EqualFold(strings.TrimSpace(base), "text/event-stream")
+}
+
+// dropHopByHop removes a response's hop-by-hop fields.
+func dropHopByHop(h http.Header) {
+	for _, f := range h["Connection"] {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = strings.TrimSpace(sf); sf != "" {
+				h.Del(sf)
+			}
+		}
+	}
+	for _, k := range []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
+		delete(h, k)
+	}
+}
+
+// noopCloser keeps the transport's Close off the client's body, as the
+// ReverseProxy does: countingBody decides when it is closed.
+type noopCloser struct{ io.Reader }
+
+func (noopCloser) Close() error { return nil }
