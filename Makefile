@@ -38,7 +38,11 @@ generate:
 # fuzz: a short run of every fuzz target (the seed corpora also run in `make test`).
 fuzz:
 	$(GO) test ./internal/resource -run '^$$' -fuzz FuzzAddFile -fuzztime 30s
-	$(GO) test ./internal/router -run '^$$' -fuzz FuzzDecide -fuzztime 30s
+	$(GO) test ./internal/resource -run '^$$' -fuzz FuzzFastParse -fuzztime 30s
+	$(GO) test ./internal/resource -run '^$$' -fuzz FuzzFastPathMatchesLibrary -fuzztime 30s
+	$(GO) test ./internal/router -run '^$$' -fuzz 'FuzzDecide$$' -fuzztime 30s
+	$(GO) test ./internal/router -run '^$$' -fuzz FuzzDecideIndexed -fuzztime 30s
+	$(GO) test ./internal/dataplane -run '^$$' -fuzz FuzzH1Response -fuzztime 30s
 
 demo:
 	$(GO) run ./cmd/meshgate demo

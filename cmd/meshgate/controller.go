@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/meshgate/meshgate/internal/compile"
+	"github.com/meshgate/meshgate/internal/runner"
 	"github.com/meshgate/meshgate/internal/source/kube"
 	"github.com/meshgate/meshgate/internal/xds"
 	"github.com/spf13/cobra"
@@ -116,12 +116,12 @@ func runController(ctx context.Context, o controllerOptions) error {
 		if err != nil {
 			return fmt.Errorf("xds address: %w", err)
 		}
+		// Through a runner, as in `meshgate xds`: an object whose latest
+		// version is invalid keeps its last good one on the Envoys.
+		run := runner.New(runner.Options{AllGateways: true, Sink: &xdsSink{srv: srv, log: log}, Logger: log})
 		update = func(s *kube.Snapshot) {
 			writer.Update(s)
-			cfg, _ := compile.Compile(s.Set)
-			if err := srv.Publish(cfg); err != nil {
-				log.Error("some xDS snapshots were not published; their clients keep the previous ones", "err", err)
-			}
+			run.Update(s.Set)
 		}
 		if err := mgr.Add(everyReplica(func(ctx context.Context) error { return srv.Serve(ctx, l) })); err != nil {
 			return err

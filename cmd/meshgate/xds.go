@@ -5,17 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/meshgate/meshgate/api/v1beta2"
 	"github.com/meshgate/meshgate/internal/admin"
 	"github.com/meshgate/meshgate/internal/ir"
 	"github.com/meshgate/meshgate/internal/resource"
@@ -23,7 +20,6 @@ import (
 	"github.com/meshgate/meshgate/internal/source/file"
 	"github.com/meshgate/meshgate/internal/xds"
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func newXDSCommand() *cobra.Command {
@@ -65,50 +61,6 @@ type xdsOptions struct {
 	started func(xdsAddr, adminAddr string)
 }
 
-// anchorKey names a VirtualGateway added to every set xds hands the
-// runner. The runner keeps the last good version of each object whose edit
-// is broken, as serve does, and then applies the config for the one
-// gateway it selects, which serve's data plane needs; xds serves every
-// gateway and node, so the runner is made to select this one, which is
-// never published. Its namespace is not a valid Kubernetes name, and its
-// namespaceSelector selects no namespace, so no GatewayRoute attaches to
-// it or is told about it.
-var anchorKey = resource.Key{Kind: v1beta2.KindVirtualGateway, Namespace: "meshgate:xds", Name: "anchor"}
-
-const anchorName = "meshgate:xds/anchor"
-
-// withAnchor is set plus the anchor gateway, in the first Mesh of the set
-// when it holds several (with one or none, it needs no mesh name).
-func withAnchor(set *resource.Set) *resource.Set {
-	vg := &v1beta2.VirtualGateway{Spec: v1beta2.VirtualGatewaySpec{
-		NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-			Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpDoesNotExist,
-		}}},
-		Listeners: []v1beta2.VirtualGatewayListener{{PortMapping: v1beta2.PortMapping{Port: 1, Protocol: "http"}}},
-	}}
-	vg.Name, vg.Namespace = anchorKey.Name, anchorKey.Namespace
-	if meshes := set.Keys(v1beta2.KindMesh); len(meshes) > 1 {
-		vg.Spec.Mesh = meshes[0].Name
-	}
-	out := *set
-	out.Objects = maps.Clone(set.Objects)
-	out.Objects[anchorKey] = &resource.Object{Key: anchorKey, Value: vg}
-	return &out
-}
-
-// withoutAnchor is cfg without the anchor gateway and its status.
-func withoutAnchor(cfg *ir.Config) *ir.Config {
-	if cfg == nil {
-		return nil
-	}
-	out := *cfg
-	out.Gateways = slices.DeleteFunc(slices.Clone(cfg.Gateways), func(g *ir.Gateway) bool { return g.Name == anchorName })
-	out.Statuses = slices.DeleteFunc(slices.Clone(cfg.Statuses), func(st ir.ObjectStatus) bool {
-		return st.Kind == anchorKey.Kind && st.Namespace == anchorKey.Namespace && st.Name == anchorKey.Name
-	})
-	return &out
-}
-
 // xdsSink publishes what the runner applies. Snapshots that fail keep
 // their previous version while the others go live, so only a config that
 // fails validation as a whole counts as not applied.
@@ -121,7 +73,6 @@ type xdsSink struct {
 }
 
 func (s *xdsSink) Apply(cfg *ir.Config, _ string) error {
-	cfg = withoutAnchor(cfg)
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -150,7 +101,7 @@ func (s *xdsSink) state(run *runner.Runner) any {
 	if s.lastErr != "" {
 		lastErr = strings.TrimPrefix(lastErr+"; "+s.lastErr, "; ")
 	}
-	return map[string]any{"appliedAt": st.AppliedAt, "config": withoutAnchor(st.Config), "problems": st.Problems, "lastError": lastErr}
+	return map[string]any{"appliedAt": st.AppliedAt, "config": st.Config, "problems": st.Problems, "lastError": lastErr}
 }
 
 func listenXDS(addr string) (net.Listener, error) {
@@ -174,10 +125,10 @@ func serveXDS(ctx context.Context, o xdsOptions) error {
 	reg := newRegistry()
 	srv := xds.NewServer(xds.Options{Logger: log, Registry: reg})
 	sink := &xdsSink{srv: srv, log: log}
-	run := runner.New(runner.Options{Gateway: anchorName, Endpoints: o.endpoints, Sink: sink, Registry: reg, Logger: log})
+	run := runner.New(runner.Options{AllGateways: true, Endpoints: o.endpoints, Sink: sink, Registry: reg, Logger: log})
 	update := func(set *resource.Set) {
 		// The runner logs a failed update; clients keep what they have.
-		run.Update(withAnchor(set))
+		run.Update(set)
 	}
 	update(o.set)
 

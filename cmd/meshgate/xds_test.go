@@ -14,8 +14,6 @@ import (
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"github.com/meshgate/meshgate/internal/compile"
-	input "github.com/meshgate/meshgate/internal/resource"
 	"github.com/meshgate/meshgate/internal/runner"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -288,57 +286,5 @@ func TestXDSCommandKeepsLastGoodObject(t *testing.T) {
 	}
 	if !kept || len(cv.Problems) == 0 {
 		t.Fatalf("/config: a-vr not marked %s, or no problem reported: %+v", runner.ReasonLastGoodKept, cv)
-	}
-}
-
-// TestXDSAnchorIsInvisible checks the gateway xds adds for the runner
-// with two meshes in the input: it compiles (so the runner can select
-// it), no object attaches to it, no problem names it, and what is
-// published and shown has no trace of it.
-func TestXDSAnchorIsInvisible(t *testing.T) {
-	set := input.NewSet()
-	set.AddFile("m.yaml", []byte(`
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: Mesh
-metadata: {name: a}
-spec: {namespaceSelector: {matchLabels: {mesh: a}}}
----
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: Mesh
-metadata: {name: b}
-spec: {namespaceSelector: {matchLabels: {mesh: b}}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: demo, labels: {mesh: b}}
----
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: GatewayRoute
-metadata: {name: orphan, namespace: demo}
-spec:
-  httpRoute:
-    match: {prefix: /}
-    action: {target: {virtualService: {virtualServiceRef: {name: s}}}}
-`))
-	cfg, problems := compile.Compile(withAnchor(set))
-	if cfg.Gateway(anchorName) == nil {
-		t.Fatalf("the anchor gateway did not compile: %v", problems)
-	}
-	orphan := false
-	for _, p := range problems {
-		if strings.Contains(p.String(), anchorKey.Namespace) {
-			t.Errorf("a problem names the anchor: %s", p)
-		}
-		orphan = orphan || strings.Contains(p.Message, "failed to find matching virtualGateway for gatewayRoute: orphan")
-	}
-	if !orphan {
-		t.Errorf("the route that no gateway selects has no problem saying so: %v", problems)
-	}
-	shown := withoutAnchor(cfg)
-	if len(shown.Gateways) != 0 || len(shown.Statuses) != len(cfg.Statuses)-1 {
-		t.Fatalf("without the anchor: %d gateways, %d of %d statuses", len(shown.Gateways), len(shown.Statuses), len(cfg.Statuses))
-	}
-	if _, ok := set.Objects[anchorKey]; ok {
-		t.Fatal("withAnchor changed the set it was given")
 	}
 }

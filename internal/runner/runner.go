@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Publisher is the sink the runner feeds: the data plane.
+// Publisher is the sink the runner feeds: the data plane, or the xDS server.
 type Publisher interface {
 	Apply(cfg *ir.Config, gateway string) error
 }
@@ -30,6 +30,9 @@ type Publisher interface {
 type Options struct {
 	// Gateway is "namespace/name"; empty means the only VirtualGateway.
 	Gateway string
+	// AllGateways is for a sink that serves every gateway and node (xDS):
+	// no gateway is selected, and Apply gets an empty gateway name.
+	AllGateways bool
 	// Endpoints are fixed endpoints by DNS hostname (--resolve), added to every set.
 	Endpoints map[string][]string
 	Sink      Publisher
@@ -55,7 +58,7 @@ type Runner struct {
 
 // State is the active configuration as /config shows it.
 type State struct {
-	Gateway   string             `json:"gateway"`
+	Gateway   string             `json:"gateway,omitempty"`
 	AppliedAt time.Time          `json:"appliedAt"`
 	Config    *ir.Config         `json:"config"`
 	Problems  []resource.Problem `json:"problems"`
@@ -121,12 +124,18 @@ func (r *Runner) update(set *resource.Set) error {
 	// while they can already be collected.
 	good := validObjects(merged, cfg)
 	failures := decodeFailures(set)
-	g, err := cfg.SelectGateway(r.opts.Gateway)
-	if err != nil {
-		return err
+	gw := ""
+	if !r.opts.AllGateways {
+		g, err := cfg.SelectGateway(r.opts.Gateway)
+		if err != nil {
+			return err
+		}
+		gw = g.Name
 	}
-	gw := g.Name
 	if err := r.opts.Sink.Apply(cfg, gw); err != nil {
+		if gw == "" {
+			return err
+		}
 		return fmt.Errorf("gateway %s: %w", gw, err)
 	}
 	for _, p := range problems {

@@ -12,10 +12,13 @@ import (
 )
 
 // sink records what was published.
-type sink struct{ cfg *ir.Config }
+type sink struct {
+	cfg     *ir.Config
+	gateway string
+}
 
 func (s *sink) Apply(cfg *ir.Config, gateway string) error {
-	s.cfg = cfg
+	s.cfg, s.gateway = cfg, gateway
 	return nil
 }
 
@@ -128,6 +131,55 @@ func TestNoGatewayIsAnErrorAndKeepsServing(t *testing.T) {
 	}
 	if served(out) != "/v1" || r.Snapshot().LastError == "" {
 		t.Fatalf("previous config not kept: %q, last error %q", served(out), r.Snapshot().LastError)
+	}
+}
+
+// TestAllGatewaysSelectsNone checks the xDS runner: sets with no gateway
+// or several are applied whole, and last good versions are still kept.
+func TestAllGatewaysSelectsNone(t *testing.T) {
+	out := &sink{gateway: "unset"}
+	r := New(Options{AllGateways: true, Sink: out, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	noGateway := strings.Replace(base, "kind: VirtualGateway", "kind: Unused", 1)
+	node := func(port string) string {
+		return `
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: n2, namespace: ns}
+spec:
+  listeners: [{portMapping: {port: ` + port + `, protocol: http}}]
+  serviceDiscovery: {dns: {hostname: n2.local}}
+`
+	}
+	port := func() int {
+		for _, n := range out.cfg.Nodes {
+			if n.Name == "ns/n2" && len(n.Listeners) > 0 {
+				return n.Listeners[0].Port
+			}
+		}
+		return 0
+	}
+	secondGateway := strings.Replace(base[strings.Index(base, "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualGateway"):strings.Index(base, "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNode")], "name: gw", "name: gw2", 1)
+	for _, step := range []struct {
+		name     string
+		docs     []string
+		wantPort int
+	}{
+		{"no gateway", []string{noGateway, node("81")}, 81},
+		{"an invalid edit keeps port 81", []string{noGateway, node("0")}, 81},
+		{"two gateways", []string{base, secondGateway, node("82")}, 82},
+	} {
+		if err := r.Update(setOf(t, step.docs...)); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if out.gateway != "" {
+			t.Errorf("%s: Apply got gateway %q, want none", step.name, out.gateway)
+		}
+		if got := port(); got != step.wantPort {
+			t.Errorf("%s: n2 listens on %d, want %d", step.name, got, step.wantPort)
+		}
+	}
+	if got := len(out.cfg.Gateways); got != 2 {
+		t.Errorf("%d gateways published, want 2", got)
 	}
 }
 
