@@ -107,9 +107,17 @@ func measureReloads(ctx context.Context, o *options, routes int, errorTest bool,
 	return res, ctx.Err()
 }
 
+// reloadPause is the quiet spell before each timed change.
+const reloadPause = 100 * time.Millisecond
+
 // reloadOnce writes generation gen of the reload file and polls until its
 // probe route answers; until then the catch-all answers with another body.
+//
+// Each change comes reloadPause after the previous one was served, as an
+// operator's edits do: back to back, the watcher's coalescing of changes
+// within 50 ms of a reload would be timed instead of the reload.
 func reloadOnce(ctx context.Context, c *http.Client, m *meshgate, gen int) (time.Duration, error) {
+	time.Sleep(reloadPause)
 	url := m.h1 + manifests.ProbePath(gen)
 	start := time.Now()
 	if err := manifests.WriteDir(m.dir, manifests.ReloadFile(gen)); err != nil {
