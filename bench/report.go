@@ -141,6 +141,7 @@ func (r *report) markdown() string {
 		b.WriteString("\n")
 	}
 	if len(r.reloads) > 0 {
+		sort.SliceStable(r.reloads, func(i, j int) bool { return r.reloads[i].routes < r.reloads[j].routes })
 		b.WriteString("#### Reloads (a manifest file renamed into place → the first 200 from the route only the new version has; each change 100 ms after the previous one served)\n\n")
 		b.WriteString("| GatewayRoutes | startup to serving | reloads timed idle | median | max | reloads under load | median | max | requests under load | not 200 |\n")
 		b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
