@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/meshgate/meshgate/internal/kubetest"
-	"github.com/meshgate/meshgate/internal/source/kube"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -71,12 +70,7 @@ func TestAppMeshFinalizersReleased(t *testing.T) {
 	env := kubetest.Shared(t)
 	ctx := context.Background()
 	ensureNamespace(t, env.Client, "fin")
-	writer := kube.NewStatusWriter(env.Client, nil)
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- writer.Start(wctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	watch(t, env, writer.Update)
+	startStatusWriter(t, env)
 
 	const (
 		resources = "finalizers.appmesh.k8s.aws/aws-appmesh-resources"

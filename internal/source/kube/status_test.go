@@ -68,12 +68,7 @@ func TestStatusFollowsTheCluster(t *testing.T) {
 	env := kubetest.Shared(t)
 	ctx := context.Background()
 	ensureNamespace(t, env.Client, "st")
-	writer := kube.NewStatusWriter(env.Client, nil)
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- writer.Start(wctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	watch(t, env, writer.Update)
+	writer := startStatusWriter(t, env)
 
 	manifests := `
 apiVersion: appmesh.k8s.aws/v1beta2
@@ -180,4 +175,17 @@ spec: {provider: {virtualNode: {virtualNodeRef: {name: vn}}}}
 		panic(err)
 	}
 	return objs[0]
+}
+
+// startStatusWriter runs a status writer fed by a watch of env until the
+// test ends, as the leader runs it.
+func startStatusWriter(t *testing.T, env *kubetest.Env) *kube.StatusWriter {
+	t.Helper()
+	writer := kube.NewStatusWriter(env.Client, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- writer.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	watch(t, env, writer.Update)
+	return writer
 }
