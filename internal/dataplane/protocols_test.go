@@ -377,3 +377,78 @@ func TestWebSocket(t *testing.T) {
 		}
 	})
 }
+
+// TestWebSocketIdleTimeout checks that an upgraded connection keeps the
+// route's stream idle timeout and nothing else: one that keeps talking
+// outlives it several times over, one that falls silent is closed.
+func TestWebSocketIdleTimeout(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("/echo", websocket.Handler(func(c *websocket.Conn) { io.Copy(c, c) }))
+	ws := startBackend(t, "ws", mux)
+	cfg := compiled(t, `
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualGateway
+metadata: {name: gw, namespace: demo}
+spec:
+  listeners: [{portMapping: {port: 8080, protocol: http}}]
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: GatewayRoute
+metadata: {name: ws, namespace: demo}
+spec:
+  virtualGateway: {name: gw}
+  httpRoute:
+    match: {prefix: /}
+    action: {target: {virtualService: {virtualServiceRef: {name: ws}}}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualService
+metadata: {name: ws, namespace: demo}
+spec: {provider: {virtualRouter: {virtualRouterRef: {name: ws-vr}}}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualRouter
+metadata: {name: ws-vr, namespace: demo}
+spec:
+  listeners: [{portMapping: {port: 80, protocol: http}}]
+  routes:
+    - name: all
+      httpRoute:
+        match: {prefix: /}
+        action: {weightedTargets: [{virtualNodeRef: {name: ws-vn}, weight: 1}]}
+        timeout: {idle: {unit: ms, value: 300}, perRequest: {unit: ms, value: 200}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: ws-vn, namespace: demo}
+spec:
+  listeners: [{portMapping: {port: 80, protocol: http}}]
+  serviceDiscovery: {dns: {hostname: ws.demo.svc.cluster.local}}
+`, map[string]string{"ws.demo.svc.cluster.local": ws.addr})
+	g := startGateway(t, cfg)
+	conn, err := websocket.Dial("ws://"+g.p.Addrs()[8080].String()+"/echo", "", "http://client.example/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	// 1.2 s of traffic every 100 ms: four times the idle timeout and six
+	// times the request timeout, which no longer applies.
+	for i := range 12 {
+		msg := fmt.Sprint("ping ", i)
+		if _, err := io.WriteString(conn, msg); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(conn, got); err != nil || string(got) != msg {
+			t.Fatalf("message %d: echoed %q, %v", i, got, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Silent now: the gateway closes the connection long before the
+	// deadline the client set.
+	_, err = conn.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); err == nil || (ok && ne.Timeout()) {
+		t.Fatalf("silent WebSocket still open: read returned %v", err)
+	}
+}

@@ -434,9 +434,14 @@ func (c *call) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 		body.settle()
 		if res.StatusCode == http.StatusSwitchingProtocols {
-			// The connection now belongs to the tunnel; no timeout applies.
+			// The connection now belongs to the tunnel: the request timeout
+			// no longer applies, the stream idle timeout does (tunnel.go).
+			idle := c.wd.idle
 			c.wd.stop()
 			tt.stop()
+			if rwc, ok := res.Body.(io.ReadWriteCloser); ok {
+				res.Body = newIdleTunnel(rwc, idle)
+			}
 			c.held = func() { release(); acancel(nil) }
 			return res, nil
 		}

@@ -28,8 +28,9 @@ import (
 //   - A VirtualNode listener's timeout.idle is how long an idle upstream
 //     connection to its endpoints is kept (default 300 s; cluster.go).
 //
-// Connections switched to another protocol (WebSocket) have none of these
-// once the upstream has agreed to switch: they last until either side closes.
+// Connections switched to another protocol (WebSocket) keep only the stream
+// idle timeout once the upstream has agreed to switch, as Envoy does: they
+// last until either side closes or neither sends anything for that long.
 
 // streamIdleDefault is Envoy's default stream idle timeout. A variable so
 // tests can shorten it.
