@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"strings"
 
+	"github.com/meshgate/meshgate/internal/ir"
 	"github.com/meshgate/meshgate/internal/resource"
 	"github.com/meshgate/meshgate/internal/source/file"
 	"github.com/spf13/cobra"
@@ -19,7 +19,7 @@ type inputFlags struct {
 
 func (f *inputFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVarP(&f.files, "filename", "f", nil, "manifest file or directory (repeatable; directories are read recursively)")
-	cmd.Flags().StringArrayVar(&f.resolve, "resolve", nil, "HOST=IP:PORT[,IP:PORT...]: endpoints of the VirtualNode whose DNS hostname is HOST, instead of DNS (repeatable)")
+	cmd.Flags().StringArrayVar(&f.resolve, "resolve", nil, resolveUsage("instead of DNS"))
 	cmd.Flags().StringVar(&f.gateway, "gateway", "", "NAMESPACE/NAME of the VirtualGateway to use when the manifests hold more than one")
 }
 
@@ -42,18 +42,24 @@ func (f *inputFlags) load() (*resource.Set, map[string][]string, error) {
 	return set, eps, nil
 }
 
-// parseResolve parses repeated HOST=IP:PORT[,IP:PORT...] values.
+// resolveUsage is the help of --resolve; how says what the endpoints replace.
+func resolveUsage(how string) string {
+	return "HOST=ADDR[,ADDR...]: endpoints of the VirtualNode whose DNS hostname is HOST, " + how +
+		" (repeatable); ADDR is IP:PORT, called at that port, or a bare IP, called at the port of the node listener in use"
+}
+
+// parseResolve parses repeated HOST=ADDR[,ADDR...] values, each ADDR an
+// IP:PORT or a bare IP (IPv6 with a port in brackets).
 func parseResolve(values []string) (map[string][]string, error) {
 	out := map[string][]string{}
 	for _, v := range values {
 		host, list, ok := strings.Cut(v, "=")
 		if !ok || host == "" || list == "" {
-			return nil, fmt.Errorf("--resolve %q: expected HOST=IP:PORT[,IP:PORT...]", v)
+			return nil, fmt.Errorf("--resolve %q: expected HOST=IP[:PORT][,IP[:PORT]...]", v)
 		}
 		for _, ep := range strings.Split(list, ",") {
-			h, p, err := net.SplitHostPort(ep)
-			if err != nil || net.ParseIP(h) == nil || p == "" {
-				return nil, fmt.Errorf("--resolve %q: %q is not IP:PORT", v, ep)
+			if err := ir.CheckEndpoint(ep); err != nil {
+				return nil, fmt.Errorf("--resolve %q: %w", v, err)
 			}
 			out[strings.ToLower(host)] = append(out[strings.ToLower(host)], ep)
 		}

@@ -367,7 +367,7 @@ spec:
 			}
 			adminJSON(t, g.admin+"/config", &st)
 			eps := st.Config.Nodes["kgw/v1"].Endpoints
-			return len(eps) == 1 && eps[0] == net.JoinHostPort(ips[0], "8080")
+			return len(eps) == 1 && eps[0] == ips[0]
 		})
 		for range 10 {
 			if b, msg := backendOf(g.url + "/svc/"); b != "v1-a" {

@@ -237,15 +237,15 @@ func endpointsOf(cfg *ir.Config, t ir.WeightedTarget) string {
 	if !ok {
 		return "(not found: 503)"
 	}
-	if len(n.Endpoints) > 0 {
-		return "endpoints " + strings.Join(n.Endpoints, ", ")
-	}
-	if n.Hostname == "" {
-		return "(no endpoints: give --resolve)"
-	}
 	port := t.Port
 	if port == 0 && len(n.Listeners) > 0 {
 		port = n.Listeners[0].Port
+	}
+	if len(n.Endpoints) > 0 {
+		return "endpoints " + strings.Join(n.EndpointsAt(port), ", ")
+	}
+	if n.Hostname == "" {
+		return "(no endpoints: give --resolve)"
 	}
 	return "DNS " + net.JoinHostPort(n.Hostname, strconv.Itoa(port))
 }

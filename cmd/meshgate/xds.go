@@ -46,7 +46,7 @@ version (as with serve) and the rest of the edit is served.`,
 		},
 	}
 	cmd.Flags().StringArrayVarP(&in.files, "filename", "f", nil, "manifest file or directory (repeatable; directories are read recursively)")
-	cmd.Flags().StringArrayVar(&in.resolve, "resolve", nil, "HOST=IP:PORT[,IP:PORT...]: endpoints of the VirtualNode whose DNS hostname is HOST, served over EDS instead of DNS (repeatable)")
+	cmd.Flags().StringArrayVar(&in.resolve, "resolve", nil, resolveUsage("served over EDS instead of DNS"))
 	cmd.Flags().StringVar(&xdsAddr, "xds-address", "127.0.0.1:18000", "address of the ADS gRPC server: HOST:PORT or unix:///PATH")
 	cmd.Flags().StringVar(&adminAddr, "admin-address", "127.0.0.1:9901", "address of /ready, /metrics and /config")
 	return cmd

@@ -50,6 +50,11 @@ type upstreamNode struct {
 	state *nodeState
 	// clusters are the node's listeners by port.
 	clusters map[int]*cluster
+	// addrs are the node's fixed endpoints as "IP:PORT" for each listener
+	// port, built once per config: a bare IP endpoint is called at the
+	// port of the listener in use, and requests must neither allocate nor
+	// hand the cluster a new slice (cluster.endpoints keys on it).
+	addrs map[int][]string
 }
 
 type nodeState struct {
@@ -169,6 +174,12 @@ func (u *upstreams) nodes(cfg map[string]*ir.VirtualNode, tlsFor map[string]map[
 			u.states[name] = st
 		}
 		un := &upstreamNode{ir: n, state: st, clusters: map[int]*cluster{}}
+		if len(n.Endpoints) > 0 {
+			un.addrs = make(map[int][]string, len(n.Listeners))
+			for _, l := range n.Listeners {
+				un.addrs[l.Port] = n.EndpointsAt(l.Port)
+			}
+		}
 		st.mu.Lock()
 		for _, l := range n.Listeners {
 			cfg := &clusterConfig{h2: l.Protocol == "http2" || l.Protocol == "grpc", hostname: n.Hostname, tls: tlsFor[name][l.Port]}
@@ -188,7 +199,7 @@ func (u *upstreams) nodes(cfg map[string]*ir.VirtualNode, tlsFor map[string]map[
 			switch {
 			case len(n.Endpoints) > 0:
 				// Fixed endpoints are known now: start their health checks.
-				c.endpoints(n.Endpoints)
+				c.endpoints(un.addrs[port])
 			case n.Hostname != "" && c.config().policy.HealthCheck != nil:
 				// Resolve now rather than at the first request, so that
 				// endpoints are checked before traffic reaches them.
@@ -243,8 +254,17 @@ func (u *upstreams) target(ctx context.Context, n *upstreamNode, port int, now t
 		}
 		n.state.mu.Unlock()
 	}
-	addrs := node.Endpoints
-	if len(addrs) == 0 {
+	var addrs []string
+	if len(node.Endpoints) > 0 {
+		addrs = n.addrs[port]
+		if addrs == nil {
+			// A port that is no listener of the node: rare, built per request.
+			addrs = node.EndpointsAt(port)
+		}
+		if len(addrs) == 0 {
+			return nil, nil, "virtual node " + node.Name + " has no listener port for its endpoints"
+		}
+	} else {
 		switch {
 		case node.Hostname == "":
 			return nil, nil, "virtual node " + node.Name + " has no endpoints"

@@ -200,8 +200,10 @@ type VirtualNode struct {
 	Hostname string `json:"hostname,omitempty"`
 	// ResponseType is LOADBALANCER or ENDPOINTS.
 	ResponseType string `json:"responseType,omitempty"`
-	// Endpoints are fixed "IP:PORT" addresses; when empty, Hostname is
-	// resolved with DNS and the listener port is used.
+	// Endpoints are fixed addresses: "IP:PORT" is called whatever listener
+	// is targeted, a bare IP at the port of the node listener in use
+	// (EndpointsAt). When empty, Hostname is resolved with DNS and the
+	// listener port is used.
 	Endpoints []string `json:"endpoints,omitempty"`
 	// Policies holds each listener's health check, outlier detection,
 	// connection pool, timeout and TLS, by listener port.

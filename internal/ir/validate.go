@@ -65,6 +65,7 @@ func (c *Config) Validate() error {
 			seen[b.Service] = true
 		}
 	}
+	c.validateEndpoints(bad)
 	c.validateResilience(bad)
 	c.validateTLS(bad)
 	return errors.Join(errs...)

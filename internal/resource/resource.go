@@ -107,9 +107,10 @@ type Set struct {
 	Objects map[Key]*Object
 	// Namespaces holds the Namespace objects of the input, by name.
 	Namespaces map[string]Namespace
-	// Endpoints maps a VirtualNode's DNS hostname to fixed "IP:PORT"
-	// endpoints (from --resolve, or from EndpointSlices in a cluster). A
-	// hostname not in the map is resolved with DNS at serve time.
+	// Endpoints maps a VirtualNode's DNS hostname to fixed endpoints, each
+	// "IP:PORT" or a bare IP called at the port of the node listener in use
+	// (from --resolve, or from EndpointSlices in a cluster). A hostname not
+	// in the map is resolved with DNS at serve time.
 	Endpoints map[string][]string
 	// Problems are documents that could not be decoded at all; compile
 	// reports them with its own.

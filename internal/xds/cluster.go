@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -67,8 +68,14 @@ func (t *translator) nodeCluster(name string, port, fallback int) string {
 		c.EdsClusterConfig = &cluster.Cluster_EdsClusterConfig{EdsConfig: adsSource()}
 		cla := &endpoint.ClusterLoadAssignment{ClusterName: cn}
 		if n != nil && len(n.Endpoints) > 0 {
+			// Bare IP endpoints are the node's pods, called at the port of
+			// this cluster's listener; IP:PORT ones are called as they are.
 			lle := &endpoint.LocalityLbEndpoints{Locality: Locality, LoadBalancingWeight: wrapperspb.UInt32(1)}
-			for _, ep := range n.Endpoints {
+			eps := n.EndpointsAt(port)
+			if port == 0 && slices.ContainsFunc(n.Endpoints, func(ep string) bool { return !ir.EndpointHasPort(ep) }) {
+				t.warn("virtual node %s: no listener port for its IP endpoints in cluster %s", name, cn)
+			}
+			for _, ep := range eps {
 				host, p, err := net.SplitHostPort(ep)
 				pn, perr := strconv.Atoi(p)
 				if err != nil || perr != nil {

@@ -20,7 +20,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.{listeners,routes,clusters,endpoints}.yaml from the current output")
 
-// compileCase loads testdata/NAME.in.yaml. Lines "# resolve: HOST=IP:PORT[,IP:PORT]"
+// compileCase loads testdata/NAME.in.yaml. Lines "# resolve: HOST=ADDR[,ADDR]" (ADDR IP:PORT or IP)
 // give a VirtualNode hostname fixed endpoints, as --resolve does; lines
 // "# proxyless: NAMESPACE/NAME" and "# sidecar: NAMESPACE/NAME" add that
 // VirtualNode's proxyless or Envoy sidecar resources to the goldens.

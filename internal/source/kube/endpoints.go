@@ -3,7 +3,6 @@ package kube
 import (
 	"net"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/meshgate/meshgate/api/v1beta2"
@@ -15,14 +14,14 @@ import (
 // discover returns the fixed endpoints of every VirtualNode whose
 // serviceDiscovery.dns.hostname names a Service of the cluster
 // ("<svc>.<ns>.svc.<domain>", "<svc>.<ns>.svc" or "<svc>.<ns>"): the ready
-// addresses of that Service's EndpointSlices, each with the node's listener
-// port, because App Mesh's proxies send to the pod at the port the
-// VirtualNode listens on, whatever the Service maps. A hostname that names no
-// Service of the cluster, or an ExternalName Service, is left to DNS.
-//
-// resource.Set keeps one endpoint list per hostname, so a node with several
-// listeners gets its first listener's port, and when two nodes share a
-// hostname the first by namespace and name decides the port.
+// addresses of that Service's EndpointSlices, as bare IPs. App Mesh's
+// proxies send to the pod at the port of the node listener the route
+// targets, whatever the Service maps (reference §3), so the port is not the
+// Service's: each sink calls a bare IP at the port of the node listener in
+// use (ir.VirtualNode.EndpointsAt). That way a node with several listeners,
+// and nodes that share a hostname with different listener ports, each reach
+// the pod at their own port. A hostname that names no Service of the
+// cluster, or an ExternalName Service, is left to DNS.
 func discover(set *resource.Set, svcs []corev1.Service, eps []discoveryv1.EndpointSlice, domain string) map[string][]string {
 	services := map[string]*corev1.Service{}
 	for i := range svcs {
@@ -38,7 +37,7 @@ func discover(set *resource.Set, svcs []corev1.Service, eps []discoveryv1.Endpoi
 	out := map[string][]string{}
 	for _, k := range set.Keys(v1beta2.KindVirtualNode) {
 		vn, ok := set.Objects[k].Value.(*v1beta2.VirtualNode)
-		if !ok || vn.Spec.ServiceDiscovery == nil || vn.Spec.ServiceDiscovery.DNS == nil || len(vn.Spec.Listeners) == 0 {
+		if !ok || vn.Spec.ServiceDiscovery == nil || vn.Spec.ServiceDiscovery.DNS == nil {
 			continue
 		}
 		host := strings.ToLower(vn.Spec.ServiceDiscovery.DNS.Hostname)
@@ -52,8 +51,7 @@ func discover(set *resource.Set, svcs []corev1.Service, eps []discoveryv1.Endpoi
 		if s := services[svc]; s == nil || s.Spec.Type == corev1.ServiceTypeExternalName {
 			continue
 		}
-		port := strconv.FormatInt(int64(vn.Spec.Listeners[0].PortMapping.Port), 10)
-		out[host] = readyAddresses(byService[svc], port)
+		out[host] = readyAddresses(byService[svc])
 	}
 	return out
 }
@@ -74,11 +72,11 @@ func serviceOf(host, domain string) string {
 	return ns + "/" + name
 }
 
-// readyAddresses returns "IP:PORT" for every ready address of the slices,
+// readyAddresses returns every ready IP address of the slices,
 // sorted and without duplicates (a Service's slices may repeat an address
 // while it moves between them). An endpoint without a ready condition is
 // ready, as the EndpointSlice API defines it.
-func readyAddresses(slices_ []*discoveryv1.EndpointSlice, port string) []string {
+func readyAddresses(slices_ []*discoveryv1.EndpointSlice) []string {
 	addrs := []string{}
 	for _, s := range slices_ {
 		if s.AddressType != discoveryv1.AddressTypeIPv4 && s.AddressType != discoveryv1.AddressTypeIPv6 {
@@ -90,7 +88,7 @@ func readyAddresses(slices_ []*discoveryv1.EndpointSlice, port string) []string 
 			}
 			for _, a := range e.Addresses {
 				if ip := net.ParseIP(a); ip != nil {
-					addrs = append(addrs, net.JoinHostPort(ip.String(), port))
+					addrs = append(addrs, ip.String())
 				}
 			}
 		}
