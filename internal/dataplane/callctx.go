@@ -17,6 +17,7 @@ type callContext struct {
 	parent     context.Context
 	c          *call
 	stopParent func() bool
+	watched    bool // by the client connection's own watch (watchCall)
 
 	mu    sync.Mutex
 	done  chan struct{} // made when asked for
@@ -27,7 +28,9 @@ type callContext struct {
 
 func (x *callContext) init(parent context.Context, c *call) {
 	x.parent, x.c = parent, c
-	x.stopParent = context.AfterFunc(parent, x.parentDone)
+	if x.watched = watchCall(parent, x); !x.watched {
+		x.stopParent = context.AfterFunc(parent, x.parentDone)
+	}
 }
 
 func (x *callContext) parentDone() { x.cancelWith(context.Cause(x.parent)) }
@@ -87,7 +90,9 @@ func (x *callContext) cancelWith(cause error) {
 
 // end releases the context when its call is over.
 func (x *callContext) end() {
-	if x.stopParent != nil {
+	if x.watched {
+		unwatchCall(x.parent, x)
+	} else if x.stopParent != nil {
 		x.stopParent()
 	}
 	x.cancelWith(nil)

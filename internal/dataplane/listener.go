@@ -70,6 +70,7 @@ type server struct {
 	port  int
 	ln    *portListener
 	srv   *http.Server
+	h1    h1Server // the cleartext connections served by serveH1 (h1server.go)
 	plane *Plane
 	done  chan struct{} // closed when Serve returns
 }
@@ -81,6 +82,7 @@ func (p *Plane) newServer(port int, ln net.Listener) *server {
 	protos.SetUnencryptedHTTP2(true)
 	s := &server{port: port, plane: p, done: make(chan struct{})}
 	s.ln = newPortListener(ln, s.config, p.log)
+	s.ln.plain = s.serveH1
 	s.srv = &http.Server{
 		Handler:           s,
 		Protocols:         &protos,
@@ -283,12 +285,14 @@ func (s *server) serve() {
 // connections get GOAWAY) and returns when every connection is closed; when
 // ctx ends first, it closes what is left and returns ctx's error.
 func (s *server) shutdown(ctx context.Context) error {
+	h1 := make(chan error, 1)
+	go func() { h1 <- s.h1.shutdown(ctx) }()
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		s.srv.Close()
 	}
 	<-s.done
-	return err
+	return errors.Join(err, <-h1)
 }
 
 // bufferedConn reads through r, which holds what was read ahead of the conn.
@@ -300,7 +304,8 @@ type bufferedConn struct {
 func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 // portListener accepts a port's connections and hands http.Server a
-// *tls.Conn or a plaintext conn, as the port's current TLS mode says. A
+// *tls.Conn, or gives plain a plaintext conn, as the port's current TLS
+// mode says. A
 // PERMISSIVE port reads each client's first byte to tell them apart (a TLS
 // connection starts with a handshake record, 0x16; HTTP with a method name
 // or the HTTP/2 preface), so it sorts connections off the accept loop: a
@@ -308,6 +313,7 @@ func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 type portListener struct {
 	net.Listener
 	config func() *portConfig
+	plain  func(net.Conn) // serves a plaintext conn on its own goroutine; nil: hand it to http.Server
 	log    *slog.Logger
 
 	ready     chan net.Conn
@@ -369,6 +375,8 @@ func (l *portListener) acceptLoop() {
 		delay = 0
 		t := l.config().tls
 		switch {
+		case t == nil && l.plain != nil:
+			go l.plain(c)
 		case t == nil:
 			l.hand(c)
 		case t.mode == ir.TLSPermissive:
@@ -389,11 +397,14 @@ func (l *portListener) sniff(c net.Conn, t *serverTLS) {
 	}
 	c.SetReadDeadline(time.Time{})
 	pc := &bufferedConn{Conn: c, r: io.MultiReader(bytes.NewReader(first[:]), c)}
-	if first[0] == 0x16 {
+	switch {
+	case first[0] == 0x16:
 		l.hand(tls.Server(pc, t.config))
-		return
+	case l.plain != nil:
+		l.plain(pc)
+	default:
+		l.hand(pc)
 	}
-	l.hand(pc)
 }
 
 // hand gives a connection to Accept, or closes it when the listener is closed.

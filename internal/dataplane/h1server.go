@@ -1,0 +1,916 @@
+package dataplane
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// The gateway's own HTTP/1.1 server loop for cleartext client connections.
+// It serves the requests a reverse proxy sees most (HTTP/1.1, origin-form
+// target, no body or a Content-Length body) with what net/http's server
+// spends per request left out: no goroutine and no read syscall per request
+// to watch the client, no per-request context tree, header keys and values
+// reused from the connection's previous request when they repeat, and the
+// response head and body written in one system call.
+//
+// Anything else goes to net/http's server, which then owns the connection
+// for the rest of its life (handoff): HTTP/1.0, the HTTP/2 preface, an
+// absolute-form or asterisk target, Transfer-Encoding, Expect, Upgrade
+// (WebSocket, h2c), a head larger than the read buffer, and anything the
+// strict parser below does not accept, so that net/http answers malformed
+// requests exactly as before. Nothing is consumed before the decision: the
+// head is parsed from the read buffer and discarded only once taken.
+//
+// A client that leaves while its request is being proxied is noticed as
+// net/http notices it, by reading from the connection, but only once the
+// request has lasted watchDelay: most requests end sooner, and for them
+// the watch costs one timer reset.
+
+const (
+	h1ReadBuffer   = 8 << 10 // the largest head served here; larger ones are handed off
+	h1WriteBuffer  = 4 << 10
+	idleTimeout    = 5 * time.Minute // as http.Server's IdleTimeout
+	watchDelay     = 100 * time.Millisecond
+	maxHeaderCache = 32 // header lines remembered per connection
+	maxDrainBody   = 256 << 10
+)
+
+// headerReadTimeout is http.Server's ReadHeaderTimeout (a variable for tests).
+var headerReadTimeout = 30 * time.Second
+
+var errClientGone = errors.New("dataplane: client closed the connection")
+
+// h1ConnKey is the context key of the connection a request came on.
+type h1ConnKey struct{}
+
+// h1Server tracks the connections a port serves itself, for shutdown.
+type h1Server struct {
+	mu      sync.Mutex
+	conns   map[*h1ServerConn]struct{}
+	closing atomic.Bool // set under mu, read without
+}
+
+// h1ServerConn is one client connection served by the loop.
+type h1ServerConn struct {
+	s    *server
+	c    net.Conn
+	src  stashReader
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	base context.Context
+	addr string // the client's address, as Request.RemoteAddr
+
+	deadline time.Time // read deadline in force while waiting; zero: unknown
+	idle     atomic.Bool
+	tmpl     http.Request // the fields every request of the connection shares
+	w        h1Writer
+
+	lines      map[string]headerLine // raw field line → key and value
+	lastTarget string
+	close      bool // the client asked to close after the response in progress
+
+	// The client watch (see the top of the file).
+	wmu          sync.Mutex
+	wcond        sync.Cond
+	wstate       int // watchIdle, watchArmed, watchReading
+	aborted      bool
+	deadlineLost bool // the watch cleared the read deadline
+	gone         atomic.Bool
+	timer        *time.Timer
+	cancel       context.CancelCauseFunc // of the request in progress
+	call         *callContext            // the direct-path call in progress
+}
+
+const (
+	watchIdle = iota
+	watchArmed
+	watchReading
+)
+
+type headerLine struct{ key, value string }
+
+// stashReader reads the connection, after a byte the client watch read
+// ahead (the first byte of a pipelined request).
+type stashReader struct {
+	c        net.Conn
+	one      [1]byte
+	hasStash bool
+}
+
+func (s *stashReader) Read(p []byte) (int, error) {
+	if s.hasStash && len(p) > 0 {
+		p[0] = s.one[0]
+		s.hasStash = false
+		return 1, nil
+	}
+	return s.c.Read(p)
+}
+
+var (
+	h1Readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, h1ReadBuffer) }}
+	h1Writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, h1WriteBuffer) }}
+)
+
+// serveH1 serves a cleartext connection until it closes or is handed off.
+func (s *server) serveH1(c net.Conn) {
+	sc := &h1ServerConn{s: s, c: c, addr: c.RemoteAddr().String()}
+	sc.wcond.L = &sc.wmu
+	if !s.h1.add(sc) {
+		c.Close()
+		return
+	}
+	sc.src.c = c
+	sc.br = h1Readers.Get().(*bufio.Reader)
+	sc.br.Reset(&sc.src)
+	sc.bw = h1Writers.Get().(*bufio.Writer)
+	sc.bw.Reset(c)
+	sc.base = context.WithValue(context.WithValue(context.Background(), http.LocalAddrContextKey, c.LocalAddr()), h1ConnKey{}, sc)
+	sc.tmpl = http.Request{Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, RemoteAddr: sc.addr}
+	sc.w.sc = sc
+
+	handedOff, reusable := sc.loop()
+	s.h1.remove(sc)
+	if sc.timer != nil {
+		sc.timer.Stop()
+	}
+	if handedOff {
+		h1Writers.Put(sc.bw)
+		return
+	}
+	c.Close()
+	if reusable {
+		sc.br.Reset(nil)
+		h1Readers.Put(sc.br)
+		sc.bw.Reset(nil)
+		h1Writers.Put(sc.bw)
+	}
+}
+
+// loop serves requests in turn. reusable is false when something may still
+// hold the read buffer (a request body reader that outlived its request).
+func (sc *h1ServerConn) loop() (handedOff, reusable bool) {
+	for {
+		sc.idle.Store(true)
+		if sc.s.h1.closing.Load() {
+			return false, true
+		}
+		head, ok, err := sc.readHead()
+		if err != nil {
+			return false, true
+		}
+		sc.idle.Store(false)
+		var req *h1Request
+		if ok {
+			req = sc.parse(head)
+		}
+		if req == nil {
+			sc.handOff()
+			return true, false
+		}
+		sc.br.Discard(len(head))
+		if !sc.serve(req) {
+			return false, req.body == nil || req.body.released
+		}
+	}
+}
+
+// readHead waits for a request head, whole in the read buffer. ok is false
+// when it does not fit there.
+func (sc *h1ServerConn) readHead() (head []byte, ok bool, err error) {
+	if sc.br.Buffered() == 0 {
+		sc.idleDeadline()
+		if _, err := sc.br.Peek(1); err != nil {
+			return nil, false, err
+		}
+	}
+	timed := false
+	for {
+		buf, _ := sc.br.Peek(sc.br.Buffered())
+		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+			return buf[:i+4], true, nil
+		}
+		if len(buf) >= sc.br.Size() {
+			return nil, false, nil
+		}
+		if !timed {
+			// The head came in pieces: it gets the header timeout.
+			timed = true
+			sc.c.SetReadDeadline(time.Now().Add(headerReadTimeout))
+			sc.deadline = time.Time{}
+		}
+		if _, err := sc.br.Peek(len(buf) + 1); err != nil {
+			return nil, false, err
+		}
+	}
+}
+
+// idleDeadline makes sure a read deadline about idleTimeout away is in
+// force. It is moved only when half of it has passed: setting a deadline
+// costs, and a busy connection needs none of that precision.
+func (sc *h1ServerConn) idleDeadline() {
+	now := time.Now()
+	if !sc.deadline.IsZero() && now.Before(sc.deadline.Add(-idleTimeout/2)) {
+		return
+	}
+	sc.deadline = now.Add(idleTimeout)
+	sc.c.SetReadDeadline(sc.deadline)
+}
+
+// handOff gives the connection, with what was read of it, to net/http.
+func (sc *h1ServerConn) handOff() {
+	if sc.src.hasStash || sc.br.Buffered() > 0 {
+		sc.s.ln.hand(&bufferedConn{Conn: sc.c, r: sc.br})
+	} else {
+		sc.s.ln.hand(sc.c)
+	}
+}
+
+// h1Request is what one request allocates besides its http.Request and header.
+type h1Request struct {
+	url  url.URL
+	body *clientBody
+	r    http.Request // without its context
+}
+
+var methods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"}
+
+// parse parses a request head, or returns nil when net/http should serve it.
+func (sc *h1ServerConn) parse(head []byte) *h1Request {
+	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
+	m, line, ok1 := bytes.Cut(line, []byte(" "))
+	target, proto, ok2 := bytes.Cut(line, []byte(" "))
+	if !ok1 || !ok2 || string(proto) != "HTTP/1.1" || len(m) == 0 || len(target) == 0 || target[0] != '/' {
+		return nil
+	}
+	method := ""
+	for _, k := range methods {
+		if string(m) == k {
+			method = k
+			break
+		}
+	}
+	if method == "" {
+		for _, b := range m {
+			if !httpguts.IsTokenRune(rune(b)) {
+				return nil
+			}
+		}
+		method = string(m)
+	}
+	for _, b := range target {
+		if b <= ' ' || b == 0x7f || b == '#' {
+			return nil
+		}
+	}
+
+	n := bytes.Count(rest, []byte("\r\n")) - 1 // the last one ends the head
+	h := make(http.Header, n)
+	strs := make([]string, n)
+	host, hasHost := "", false
+	contentLength := int64(0)
+	sc.close = false
+	for i := 0; i < n; i++ {
+		var fl []byte
+		fl, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		hl, ok := sc.lines[string(fl)]
+		if !ok {
+			if hl, ok = parseFieldLine(fl); !ok {
+				return nil
+			}
+			if len(sc.lines) < maxHeaderCache {
+				if sc.lines == nil {
+					sc.lines = make(map[string]headerLine)
+				}
+				sc.lines[string(fl)] = hl
+			}
+		}
+		switch hl.key {
+		case "Host":
+			if hasHost || !httpguts.ValidHostHeader(hl.value) {
+				return nil
+			}
+			host, hasHost = hl.value, true
+			continue
+		case "Content-Length":
+			cl, err := strconv.ParseInt(hl.value, 10, 64)
+			if err != nil || cl < 0 || hl.value[0] == '+' || (h[hl.key] != nil && cl != contentLength) {
+				return nil
+			}
+			contentLength = cl
+		case "Transfer-Encoding", "Expect", "Upgrade":
+			return nil
+		case "Connection":
+			if listsToken(hl.value, "close") {
+				sc.close = true
+			}
+		}
+		if vv := h[hl.key]; vv != nil {
+			h[hl.key] = append(vv, hl.value)
+		} else {
+			strs[i] = hl.value
+			h[hl.key] = strs[i : i+1 : i+1]
+		}
+	}
+	if !hasHost {
+		return nil
+	}
+
+	req := &h1Request{}
+	u := &req.url
+	t := sc.lastTarget
+	if t != string(target) {
+		t = string(target)
+		sc.lastTarget = t
+	}
+	path, query, hasQuery := strings.Cut(t, "?")
+	if plainPath(path) {
+		u.Path = path
+	} else {
+		// Escapes, or characters url.URL would escape: its own parser
+		// decides Path and RawPath, as net/http's server does.
+		pu, err := url.ParseRequestURI(t)
+		if err != nil {
+			return nil
+		}
+		u.Path, u.RawPath = pu.Path, pu.RawPath
+	}
+	u.RawQuery, u.ForceQuery = query, hasQuery && query == ""
+
+	r := &req.r
+	*r = sc.tmpl
+	r.Method, r.URL, r.Header, r.Host, r.RequestURI = method, u, h, host, t
+	r.Body, r.ContentLength, r.Close = http.NoBody, contentLength, sc.close
+	if contentLength > 0 {
+		req.body = &clientBody{sc: sc, remain: contentLength}
+		r.Body = req.body
+	}
+	return req
+}
+
+// plainPath reports whether path is the same escaped and unescaped: no
+// escapes, and nothing url.URL.EscapedPath would escape.
+func plainPath(path string) bool {
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-_.~$&+,/:;=@", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// parseFieldLine parses "Name: value" as net/http would accept it, with its
+// key canonicalised.
+func parseFieldLine(fl []byte) (headerLine, bool) {
+	name, value, ok := bytes.Cut(fl, []byte(":"))
+	if !ok || len(name) == 0 || !httpguts.ValidHeaderFieldName(string(name)) {
+		return headerLine{}, false
+	}
+	v := string(bytes.Trim(value, " \t"))
+	if !httpguts.ValidHeaderFieldValue(v) {
+		return headerLine{}, false
+	}
+	return headerLine{key: http.CanonicalHeaderKey(string(name)), value: v}, true
+}
+
+// serve runs the handler for req and finishes its response. It reports
+// whether the connection can carry another request.
+func (sc *h1ServerConn) serve(req *h1Request) (keep bool) {
+	if req.body != nil {
+		// A body may take long to arrive; the watchdog bounds it, not the
+		// idle deadline.
+		sc.c.SetReadDeadline(time.Time{})
+		sc.deadline = time.Time{}
+	}
+	ctx, cancel := context.WithCancelCause(sc.base)
+	r := req.r.WithContext(ctx)
+	w := &sc.w
+	w.reset(r.Method == http.MethodHead)
+	watched := req.body == nil && sc.br.Buffered() == 0 && !sc.src.hasStash
+	sc.wmu.Lock()
+	sc.cancel = cancel
+	sc.wmu.Unlock()
+	if watched {
+		sc.arm()
+	}
+	ok := sc.run(w, r)
+	if watched {
+		sc.disarm()
+	}
+	sc.wmu.Lock()
+	sc.cancel, sc.call = nil, nil
+	sc.wmu.Unlock()
+	cancel(nil)
+	if !ok {
+		return false
+	}
+	if err := w.finish(); err != nil {
+		return false
+	}
+	if req.body != nil && !req.body.release() {
+		return false
+	}
+	return !w.close && !sc.gone.Load()
+}
+
+// run calls the handler. ok is false when it aborted the response.
+func (sc *h1ServerConn) run(w *h1Writer, r *http.Request) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			ok = false
+			if v != http.ErrAbortHandler {
+				sc.s.plane.log.Error("panic serving request", "remote", sc.addr, "panic", v)
+			}
+		}
+	}()
+	sc.s.ServeHTTP(w, r)
+	return true
+}
+
+// arm starts the client watch's clock for the request in progress.
+func (sc *h1ServerConn) arm() {
+	sc.wmu.Lock()
+	sc.wstate = watchArmed
+	sc.wmu.Unlock()
+	if sc.timer == nil {
+		sc.timer = time.AfterFunc(watchDelay, sc.watch)
+	} else {
+		sc.timer.Reset(watchDelay)
+	}
+}
+
+// disarm ends the watch when the response is complete.
+func (sc *h1ServerConn) disarm() {
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	switch sc.wstate {
+	case watchArmed:
+		sc.wstate = watchIdle
+		sc.timer.Stop()
+	case watchReading:
+		sc.aborted = true
+		sc.c.SetReadDeadline(aLongTimeAgo)
+		for sc.wstate == watchReading {
+			sc.wcond.Wait()
+		}
+		sc.aborted = false
+	}
+	if sc.deadlineLost {
+		sc.deadlineLost = false
+		sc.deadline = time.Time{}
+	}
+}
+
+// watch reads from a client whose request has lasted watchDelay: an error
+// means it left, and the request is cancelled; a byte is the start of its
+// next request, kept for the parser.
+func (sc *h1ServerConn) watch() {
+	sc.wmu.Lock()
+	if sc.wstate != watchArmed {
+		sc.wmu.Unlock()
+		return
+	}
+	sc.wstate = watchReading
+	sc.deadlineLost = true
+	sc.wmu.Unlock()
+
+	sc.c.SetReadDeadline(time.Time{})
+	n, err := sc.c.Read(sc.src.one[:])
+
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	if n == 1 {
+		sc.src.hasStash = true
+	} else if err != nil && !sc.aborted {
+		sc.gone.Store(true)
+		if sc.cancel != nil {
+			sc.cancel(errClientGone)
+		}
+		if sc.call != nil {
+			sc.call.cancelWith(errClientGone)
+		}
+	}
+	sc.wstate = watchIdle
+	sc.wcond.Broadcast()
+}
+
+// watchCall makes x, a direct-path call on a request of conn ctx, hear of
+// its client leaving without a context.AfterFunc. It reports false when
+// ctx is not such a request's.
+func watchCall(ctx context.Context, x *callContext) bool {
+	sc, ok := ctx.Value(h1ConnKey{}).(*h1ServerConn)
+	if !ok {
+		return false
+	}
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	if ctx.Err() != nil {
+		return false // AfterFunc runs it at once
+	}
+	sc.call = x
+	return true
+}
+
+// unwatchCall ends what watchCall started.
+func unwatchCall(ctx context.Context, x *callContext) {
+	sc := ctx.Value(h1ConnKey{}).(*h1ServerConn)
+	sc.wmu.Lock()
+	if sc.call == x {
+		sc.call = nil
+	}
+	sc.wmu.Unlock()
+}
+
+// clientBody is a request body of known length, read from the connection's
+// buffer. Once the request is over, reads fail (as net/http's do), so that
+// a transport still sending it cannot read the next request.
+type clientBody struct {
+	sc       *h1ServerConn
+	mu       sync.Mutex
+	remain   int64
+	closed   bool
+	released bool // the request is over and nothing holds the buffer
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.remain == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.remain {
+		p = p[:b.remain]
+	}
+	n, err := b.sc.br.Read(p)
+	b.remain -= int64(n)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if b.remain == 0 && err == nil {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (b *clientBody) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	return nil
+}
+
+// release ends the body when its request is over, discarding what is left
+// of it when that is small. It reports whether the connection can carry
+// another request.
+func (b *clientBody) release() bool {
+	if !b.mu.TryLock() {
+		return false // a reader is blocked on the client: close to free it
+	}
+	defer b.mu.Unlock()
+	b.closed = true
+	if b.remain > maxDrainBody {
+		return false
+	}
+	b.sc.c.SetReadDeadline(time.Now().Add(headerReadTimeout))
+	_, err := b.sc.br.Discard(int(b.remain))
+	b.remain = 0
+	b.released = true
+	return err == nil
+}
+
+// h1Writer is the ResponseWriter of a request served by the loop. The
+// head is written when the first body byte (or Flush, or the end of the
+// handler) comes, into the same buffer as the body.
+type h1Writer struct {
+	sc          *h1ServerConn
+	h           http.Header
+	status      int
+	wroteHeader bool
+	wroteHead   bool
+	head        bool  // a HEAD request: no body
+	cl          int64 // the Content-Length sent, -1 when none
+	written     int64
+	chunked     bool
+	close       bool
+	err         error
+}
+
+// reset readies the connection's writer for its next response.
+func (w *h1Writer) reset(head bool) {
+	h := w.h
+	if h == nil {
+		h = make(http.Header, 8)
+	} else {
+		clear(h)
+	}
+	*w = h1Writer{sc: w.sc, h: h, head: head, cl: -1}
+}
+
+func (w *h1Writer) Header() http.Header { return w.h }
+
+func (w *h1Writer) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.writeStatus(code)
+		w.writeFields()
+		w.sc.bw.WriteString("\r\n")
+		w.flushErr()
+		return
+	}
+	if code < 100 || code > 999 {
+		panic("dataplane: invalid WriteHeader code " + strconv.Itoa(code))
+	}
+	w.wroteHeader = true
+	w.status = code
+}
+
+func (w *h1Writer) writeStatus(code int) {
+	bw := w.sc.bw
+	bw.WriteString("HTTP/1.1 ")
+	var b [3]byte
+	bw.Write(strconv.AppendInt(b[:0], int64(code), 10))
+	bw.WriteByte(' ')
+	bw.WriteString(http.StatusText(code))
+	bw.WriteString("\r\n")
+}
+
+var headerNewlines = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ")
+
+// writeFields writes the header fields, but for trailers.
+func (w *h1Writer) writeFields() {
+	bw := w.sc.bw
+	for k, vv := range w.h {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			continue
+		}
+		for _, v := range vv {
+			if strings.ContainsAny(v, "\r\n") {
+				v = headerNewlines.Replace(v)
+			}
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+}
+
+// writeHead writes the status line and header, choosing the framing: the
+// handler's Content-Length when it gave one, chunked otherwise; ended
+// says the handler returned having written no body.
+func (w *h1Writer) writeHead(ended bool) {
+	if w.wroteHead {
+		return
+	}
+	w.wroteHead = true
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	bodyless := w.status == http.StatusNoContent || w.status == http.StatusNotModified || w.status < 200
+	if v := w.h["Content-Length"]; len(v) > 0 {
+		if cl, err := strconv.ParseInt(v[0], 10, 64); err == nil && cl >= 0 {
+			w.cl = cl
+		} else {
+			delete(w.h, "Content-Length")
+		}
+	}
+	delete(w.h, "Transfer-Encoding")
+	switch {
+	case bodyless || w.cl >= 0:
+	case ended && !w.head && len(w.h["Trailer"]) == 0:
+		w.cl = 0
+		w.h["Content-Length"] = zeroLength
+	case w.head:
+	default:
+		w.chunked = true
+	}
+	if hasToken(w.h["Connection"], "close") {
+		w.close = true
+	} else if w.sc.close || w.sc.s.h1.closing.Load() || w.sc.gone.Load() {
+		w.close = true
+		w.h["Connection"] = connectionClose
+	}
+	if _, ok := w.h["Date"]; !ok {
+		w.h["Date"] = httpDate()
+	}
+	w.writeStatus(w.status)
+	w.writeFields()
+	if w.chunked {
+		w.sc.bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	w.sc.bw.WriteString("\r\n")
+}
+
+var (
+	zeroLength      = []string{"0"}
+	connectionClose = []string{"close"}
+)
+
+func hasToken(vals []string, token string) bool {
+	for _, v := range vals {
+		if listsToken(v, token) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *h1Writer) Write(b []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	w.writeHead(false)
+	if w.head || w.status == http.StatusNoContent || w.status == http.StatusNotModified {
+		if w.head {
+			return len(b), nil
+		}
+		return 0, http.ErrBodyNotAllowed
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	short := false
+	if w.cl >= 0 && w.written+int64(len(b)) > w.cl {
+		b, short = b[:w.cl-w.written], true
+	}
+	bw := w.sc.bw
+	if w.chunked {
+		var n [16]byte
+		bw.Write(strconv.AppendInt(n[:0], int64(len(b)), 16))
+		bw.WriteString("\r\n")
+	}
+	n, err := bw.Write(b)
+	if w.chunked && err == nil {
+		_, err = bw.WriteString("\r\n")
+	}
+	w.written += int64(n)
+	if err != nil {
+		w.err = err
+		return n, err
+	}
+	if short {
+		return n, http.ErrContentLength
+	}
+	return n, nil
+}
+
+func (w *h1Writer) flushErr() error {
+	if w.err == nil {
+		w.err = w.sc.bw.Flush()
+	}
+	return w.err
+}
+
+// Flush sends the head and what is buffered of the body.
+func (w *h1Writer) Flush() {
+	w.writeHead(false)
+	w.flushErr()
+}
+
+func (w *h1Writer) FlushError() error {
+	w.writeHead(false)
+	return w.flushErr()
+}
+
+// finish completes the response after the handler returned.
+func (w *h1Writer) finish() error {
+	w.writeHead(true)
+	bw := w.sc.bw
+	if w.chunked {
+		bw.WriteString("0\r\n")
+		w.writeTrailers()
+		bw.WriteString("\r\n")
+	}
+	if err := w.flushErr(); err != nil {
+		return err
+	}
+	if w.cl >= 0 && w.written < w.cl && !w.head && w.status >= 200 && w.status != http.StatusNoContent && w.status != http.StatusNotModified {
+		return io.ErrShortWrite // the client is owed bytes it will not get
+	}
+	return nil
+}
+
+// writeTrailers writes the trailer fields the handler announced in the
+// Trailer header, and those set with http.TrailerPrefix.
+func (w *h1Writer) writeTrailers() {
+	bw := w.sc.bw
+	write := func(k string, vv []string) {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return
+		}
+		for _, v := range vv {
+			if strings.ContainsAny(v, "\r\n") {
+				v = headerNewlines.Replace(v)
+			}
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	for _, list := range w.h["Trailer"] {
+		for k := range strings.SplitSeq(list, ",") {
+			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
+			if k != "" {
+				write(k, w.h[k])
+			}
+		}
+	}
+	for k, vv := range w.h {
+		if t, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			write(http.CanonicalHeaderKey(t), vv)
+		}
+	}
+}
+
+// httpDate is the Date header's value, formatted at most once a second.
+// Responses share it: nothing changes a header's values in place.
+func httpDate() []string {
+	now := time.Now().Unix()
+	if d := cachedDate.Load(); d != nil && d.unix == now {
+		return d.v
+	}
+	d := &dateValue{unix: now, v: []string{time.Unix(now, 0).UTC().Format(http.TimeFormat)}}
+	cachedDate.Store(d)
+	return d.v
+}
+
+type dateValue struct {
+	unix int64
+	v    []string
+}
+
+var cachedDate atomic.Pointer[dateValue]
+
+// add registers a connection; it is false once the server is closing.
+func (t *h1Server) add(sc *h1ServerConn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closing.Load() {
+		return false
+	}
+	if t.conns == nil {
+		t.conns = make(map[*h1ServerConn]struct{})
+	}
+	t.conns[sc] = struct{}{}
+	return true
+}
+
+func (t *h1Server) remove(sc *h1ServerConn) {
+	t.mu.Lock()
+	delete(t.conns, sc)
+	t.mu.Unlock()
+}
+
+// shutdown closes idle connections and lets the others end after their
+// response, until none is left or ctx ends, when it closes the rest.
+func (t *h1Server) shutdown(ctx context.Context) error {
+	t.mu.Lock()
+	t.closing.Store(true)
+	t.mu.Unlock()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		t.mu.Lock()
+		for sc := range t.conns {
+			if sc.idle.Load() {
+				sc.c.Close()
+			}
+		}
+		left := len(t.conns)
+		t.mu.Unlock()
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			t.mu.Lock()
+			for sc := range t.conns {
+				sc.c.Close()
+			}
+			t.mu.Unlock()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
