@@ -646,6 +646,10 @@ func (w *h1Writer) WriteHeader(code int) {
 
 func (w *h1Writer) writeStatus(code int) {
 	bw := w.sc.bw
+	if code == http.StatusOK {
+		bw.WriteString("HTTP/1.1 200 OK\r\n")
+		return
+	}
 	bw.WriteString("HTTP/1.1 ")
 	var b [3]byte
 	bw.Write(strconv.AppendInt(b[:0], int64(code), 10))

@@ -247,8 +247,11 @@ func isEventStream(ct string) bool {
 func dropHopByHop(h http.Header) {
 	for _, f := range h["Connection"] {
 		for sf := range strings.SplitSeq(f, ",") {
-			if sf = strings.TrimSpace(sf); sf != "" {
-				h.Del(sf)
+			// "keep-alive" and "close", the usual ones, cost no
+			// canonicalisation: the one is removed below, the other
+			// names no field.
+			if sf = strings.TrimSpace(sf); sf != "" && !strings.EqualFold(sf, "keep-alive") && !strings.EqualFold(sf, "close") {
+				delete(h, http.CanonicalHeaderKey(sf))
 			}
 		}
 	}
