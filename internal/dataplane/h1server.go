@@ -172,17 +172,17 @@ func (sc *h1ServerConn) loop() (handedOff, reusable bool) {
 			return false, true
 		}
 		sc.idle.Store(false)
-		var req *h1Request
-		if ok {
-			req = sc.parse(head)
-		}
-		if req == nil {
+		// The request stays on this stack: only serve's copy of it,
+		// with its context, is allocated.
+		var r http.Request
+		if !ok || !sc.parse(head, &r) {
 			sc.handOff()
 			return true, false
 		}
 		sc.br.Discard(len(head))
-		if !sc.serve(req) {
-			return false, req.body == nil || req.body.released
+		body, _ := r.Body.(*clientBody)
+		if !sc.serve(&r, body) {
+			return false, body == nil || body.released
 		}
 	}
 }
@@ -238,22 +238,16 @@ func (sc *h1ServerConn) handOff() {
 	}
 }
 
-// h1Request is what one request allocates besides its http.Request and header.
-type h1Request struct {
-	url  url.URL
-	body *clientBody
-	r    http.Request // without its context
-}
-
 var methods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"}
 
-// parse parses a request head, or returns nil when net/http should serve it.
-func (sc *h1ServerConn) parse(head []byte) *h1Request {
+// parse parses a request head into r, or returns false when net/http
+// should serve it.
+func (sc *h1ServerConn) parse(head []byte, r *http.Request) bool {
 	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
 	m, line, ok1 := bytes.Cut(line, []byte(" "))
 	target, proto, ok2 := bytes.Cut(line, []byte(" "))
 	if !ok1 || !ok2 || string(proto) != "HTTP/1.1" || len(m) == 0 || len(target) == 0 || target[0] != '/' {
-		return nil
+		return false
 	}
 	method := ""
 	for _, k := range methods {
@@ -265,14 +259,14 @@ func (sc *h1ServerConn) parse(head []byte) *h1Request {
 	if method == "" {
 		for _, b := range m {
 			if !httpguts.IsTokenRune(rune(b)) {
-				return nil
+				return false
 			}
 		}
 		method = string(m)
 	}
 	for _, b := range target {
 		if b <= ' ' || b == 0x7f || b == '#' {
-			return nil
+			return false
 		}
 	}
 
@@ -288,7 +282,7 @@ func (sc *h1ServerConn) parse(head []byte) *h1Request {
 		hl, ok := sc.lines[string(fl)]
 		if !ok {
 			if hl, ok = parseFieldLine(fl); !ok {
-				return nil
+				return false
 			}
 			if len(sc.lines) < maxHeaderCache {
 				if sc.lines == nil {
@@ -300,18 +294,18 @@ func (sc *h1ServerConn) parse(head []byte) *h1Request {
 		switch hl.key {
 		case "Host":
 			if hasHost || !httpguts.ValidHostHeader(hl.value) {
-				return nil
+				return false
 			}
 			host, hasHost = hl.value, true
 			continue
 		case "Content-Length":
 			cl, err := strconv.ParseInt(hl.value, 10, 64)
 			if err != nil || cl < 0 || hl.value[0] == '+' || (h[hl.key] != nil && cl != contentLength) {
-				return nil
+				return false
 			}
 			contentLength = cl
 		case "Transfer-Encoding", "Expect", "Upgrade":
-			return nil
+			return false
 		case "Connection":
 			if listsToken(hl.value, "close") {
 				sc.close = true
@@ -325,11 +319,10 @@ func (sc *h1ServerConn) parse(head []byte) *h1Request {
 		}
 	}
 	if !hasHost {
-		return nil
+		return false
 	}
 
-	req := &h1Request{}
-	u := &req.url
+	u := new(url.URL)
 	t := sc.lastTarget
 	if t != string(target) {
 		t = string(target)
@@ -343,21 +336,19 @@ func (sc *h1ServerConn) parse(head []byte) *h1Request {
 		// decides Path and RawPath, as net/http's server does.
 		pu, err := url.ParseRequestURI(t)
 		if err != nil {
-			return nil
+			return false
 		}
 		u.Path, u.RawPath = pu.Path, pu.RawPath
 	}
 	u.RawQuery, u.ForceQuery = query, hasQuery && query == ""
 
-	r := &req.r
 	*r = sc.tmpl
 	r.Method, r.URL, r.Header, r.Host, r.RequestURI = method, u, h, host, t
 	r.Body, r.ContentLength, r.Close = http.NoBody, contentLength, sc.close
 	if contentLength > 0 {
-		req.body = &clientBody{sc: sc, remain: contentLength}
-		r.Body = req.body
+		r.Body = &clientBody{sc: sc, remain: contentLength}
 	}
-	return req
+	return true
 }
 
 // plainPath reports whether path is the same escaped and unescaped: no
@@ -390,18 +381,18 @@ func parseFieldLine(fl []byte) (headerLine, bool) {
 
 // serve runs the handler for req and finishes its response. It reports
 // whether the connection can carry another request.
-func (sc *h1ServerConn) serve(req *h1Request) (keep bool) {
-	if req.body != nil {
+func (sc *h1ServerConn) serve(req *http.Request, body *clientBody) (keep bool) {
+	if body != nil {
 		// A body may take long to arrive; the watchdog bounds it, not the
 		// idle deadline.
 		sc.c.SetReadDeadline(time.Time{})
 		sc.deadline = time.Time{}
 	}
 	ctx, cancel := context.WithCancelCause(sc.base)
-	r := req.r.WithContext(ctx)
+	r := req.WithContext(ctx)
 	w := &sc.w
 	w.reset(r.Method == http.MethodHead)
-	watched := req.body == nil && sc.br.Buffered() == 0 && !sc.src.hasStash
+	watched := body == nil && sc.br.Buffered() == 0 && !sc.src.hasStash
 	sc.wmu.Lock()
 	sc.cancel = cancel
 	sc.wmu.Unlock()
@@ -422,7 +413,7 @@ func (sc *h1ServerConn) serve(req *h1Request) (keep bool) {
 	if err := w.finish(); err != nil {
 		return false
 	}
-	if req.body != nil && !req.body.release() {
+	if body != nil && !body.release() {
 		return false
 	}
 	return !w.close && !sc.gone.Load()
