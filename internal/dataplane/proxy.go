@@ -255,8 +255,13 @@ func dropHopByHop(h http.Header) {
 			}
 		}
 	}
-	for _, k := range []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
-		delete(h, k)
+	// One pass over the few fields a response has costs less than
+	// deleting each hop-by-hop name.
+	for k := range h {
+		switch k {
+		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+			delete(h, k)
+		}
 	}
 }
 
