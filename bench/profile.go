@@ -115,6 +115,10 @@ var categories = []struct {
 	{"net/http server (rest)", func(_ string, s []string) bool {
 		return anyHas(s, "net/http.(*conn)", "net/http.(*response)", "net/http.(*Server)", "net/http.(*chunkWriter)")
 	}},
+	{"meshgate HTTP/1.1 server loop (request parsing, response writing, client watch)", func(_ string, s []string) bool {
+		return anyHas(s, "dataplane.(*h1ServerConn).parse", "dataplane.(*h1ServerConn).readHead", "dataplane.(*h1Writer)",
+			"dataplane.(*h1ServerConn).arm", "dataplane.(*h1ServerConn).disarm", "dataplane.(*h1ServerConn).watch", "dataplane.parseFieldLine")
+	}},
 	{"meshgate data plane (rest)", func(_ string, s []string) bool { return anyHas(s, "meshgate/internal/dataplane.") }},
 	{"other", func(string, []string) bool { return true }},
 }
