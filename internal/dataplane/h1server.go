@@ -217,12 +217,12 @@ func (sc *h1ServerConn) readHead() (head []byte, ok bool, err error) {
 	}
 }
 
-// idleDeadline makes sure a read deadline about idleTimeout away is in
-// force. It is moved only when half of it has passed: setting a deadline
-// costs, and a busy connection needs none of that precision.
+// idleDeadline makes sure a read deadline idleTimeout away (less at most
+// a second) is in force. Setting a deadline costs, so a busy connection
+// moves it at most once a second.
 func (sc *h1ServerConn) idleDeadline() {
 	now := time.Now()
-	if !sc.deadline.IsZero() && now.Before(sc.deadline.Add(-idleTimeout/2)) {
+	if !sc.deadline.IsZero() && now.Before(sc.deadline.Add(-idleTimeout+time.Second)) {
 		return
 	}
 	sc.deadline = now.Add(idleTimeout)
