@@ -42,14 +42,17 @@ import (
 const (
 	h1ReadBuffer   = 8 << 10 // the largest head served here; larger ones are handed off
 	h1WriteBuffer  = 4 << 10
-	idleTimeout    = 5 * time.Minute // as http.Server's IdleTimeout
 	watchDelay     = 100 * time.Millisecond
 	maxHeaderCache = 32 // header lines remembered per connection
 	maxDrainBody   = 256 << 10
 )
 
-// headerReadTimeout is http.Server's ReadHeaderTimeout (a variable for tests).
-var headerReadTimeout = 30 * time.Second
+// headerReadTimeout and idleTimeout are http.Server's ReadHeaderTimeout
+// and IdleTimeout (variables for tests).
+var (
+	headerReadTimeout = 30 * time.Second
+	idleTimeout       = 5 * time.Minute
+)
 
 var errClientGone = errors.New("dataplane: client closed the connection")
 

@@ -254,6 +254,37 @@ func TestH1ServerHeaderTimeout(t *testing.T) {
 	}
 }
 
+// TestH1ServerIdleTimeout checks that a keep-alive connection left idle is
+// closed after idleTimeout, and not before.
+func TestH1ServerIdleTimeout(t *testing.T) {
+	old := idleTimeout
+	t.Cleanup(func() { idleTimeout = old })
+	idleTimeout = 1500 * time.Millisecond
+	g := gatewayTo(t, startEcho(t, "b"))
+	c, err := net.Dial("tcp", g.p.Addrs()[8080].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i := 0; i < 2; i++ { // the second request finds the deadline already set
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+	}
+	idleSince := time.Now()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("read %v, want EOF", err)
+	}
+	if idle := time.Since(idleSince); idle < 400*time.Millisecond {
+		t.Errorf("closed after %v idle, want about %v", idle, idleTimeout)
+	}
+}
+
 // FuzzH1ServerParse checks the request parser against net/http's: a head it
 // takes, net/http reads the same way; what net/http refuses, it does not take.
 func FuzzH1ServerParse(f *testing.F) {
