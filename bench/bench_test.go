@@ -156,3 +156,41 @@ func TestStatsAndMarkdown(t *testing.T) {
 		t.Error("unknown target accepted")
 	}
 }
+
+// TestTargetWithoutH2C: go-floor is a valid target; it has no h2c URL, so
+// the h2c load skips it and the h2c table leaves it out.
+func TestTargetWithoutH2C(t *testing.T) {
+	o, err := parseFlags([]string{"-targets", "go-floor,nginx", "-loads", "h1-c50,h2c-c50"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	floor := &target{name: "go-floor", h1: "http://a"}
+	ng := &target{name: "nginx", h1: "http://b", h2c: "http://c"}
+	for _, tc := range []struct {
+		t    *target
+		load load
+		want string
+	}{
+		{floor, o.loads[0], "http://a"},
+		{floor, o.loads[1], ""},
+		{ng, o.loads[0], "http://b"},
+		{ng, o.loads[1], "http://c"},
+	} {
+		if got := tc.t.base(tc.load); got != tc.want {
+			t.Errorf("%s under %s: %q, want %q", tc.t.name, tc.load.name, got, tc.want)
+		}
+	}
+	rep := &report{o: o, targets: []*target{floor, ng}, rss: map[string]rssInfo{}}
+	for _, l := range o.loads {
+		for _, tg := range rep.targets {
+			if tg.base(l) != "" {
+				rep.samples = append(rep.samples, sample{target: tg.name, load: l.name, res: result{requests: 1000, rps: 100}, cpu: 1})
+			}
+		}
+	}
+	md := rep.markdown()
+	h1, h2c, ok := strings.Cut(md, "#### h2c")
+	if !ok || !strings.Contains(h1, "| go-floor | 100 |") || strings.Contains(h2c, "go-floor") || !strings.Contains(h2c, "| nginx | 100 |") {
+		t.Errorf("go-floor should be in the h1 table only:\n%s", md)
+	}
+}

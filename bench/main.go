@@ -76,7 +76,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measured run")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured run before each measured one")
-	fs.StringVar(&targets, "targets", "direct,meshgate,meshgate-routes,nginx,haproxy,caddy", "what to measure, comma-separated")
+	fs.StringVar(&targets, "targets", "direct,meshgate,meshgate-routes,nginx,haproxy,caddy", "what to measure, comma-separated; also go-floor, the least a Go HTTP/1.1 proxy does (bench/floor; not measured under h2c)")
 	fs.StringVar(&loads, "loads", "h1-c50,h1-c200,h2c-c50", "loads, comma-separated")
 	fs.IntVar(&o.routes, "routes", 10000, "GatewayRoutes of the meshgate-routes target")
 	fs.StringVar(&reloadRoutes, "reload-routes", "10,10000", "route counts the reload latency is measured at (empty: skip)")
@@ -113,7 +113,7 @@ func parseFlags(args []string) (*options, error) {
 	}
 	o.targets = splitList(targets)
 	for _, t := range o.targets {
-		if !slices.Contains([]string{"direct", "meshgate", "meshgate-routes", "nginx", "haproxy", "caddy"}, t) {
+		if !slices.Contains([]string{"direct", "meshgate", "meshgate-routes", "nginx", "haproxy", "caddy", "go-floor"}, t) {
 			return nil, fmt.Errorf("-targets: unknown target %q", t)
 		}
 	}
@@ -235,6 +235,15 @@ func run(ctx context.Context, o *options) error {
 			return fmt.Errorf("go build ./cmd/meshgate: %w", err)
 		}
 	}
+	floor := filepath.Join(o.out, "go-floor")
+	if slices.Contains(o.targets, "go-floor") {
+		log.Printf("building bench/floor into %s", floor)
+		cmd := exec.Command("go", "build", "-o", floor, "./bench/floor")
+		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go build ./bench/floor: %w", err)
+		}
+	}
 	rep := &report{o: o, start: time.Now().UTC(), loadBefore: loadAvg(), versions: versions(root), rss: map[string]rssInfo{}}
 	log.Printf("output in %s; load average before: %s", o.out, rep.loadBefore)
 
@@ -276,6 +285,8 @@ func run(ctx context.Context, o *options) error {
 			t, err = startHAProxy(o.out, o.serverCPU, backendPort)
 		case "caddy":
 			t, err = startCaddy(o.out, o.serverCPU, backendPort)
+		case "go-floor":
+			t, err = startFloor(floor, o.out, o.serverCPU, backendPort)
 		}
 		if t != nil && t != backend {
 			procs = append(procs, t.proc)
@@ -365,10 +376,7 @@ func measure(ctx context.Context, o *options, rep *report, backend *target) erro
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				base := t.h1
-				if l.h2c {
-					base = t.h2c
-				}
+				base := t.base(l)
 				if base == "" {
 					continue
 				}

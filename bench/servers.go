@@ -36,6 +36,15 @@ type target struct {
 
 func (t *target) pid() int { return t.proc.pid() }
 
+// base is the URL l is sent to, "" when t does not speak l's protocol (the
+// load then skips t and the report leaves it out of that load's table).
+func (t *target) base(l load) string {
+	if l.h2c {
+		return t.h2c
+	}
+	return t.h1
+}
+
 // startBackend starts the nginx backend every proxy forwards to: one worker,
 // no access log, a fixed 64-byte body on HTTP/1.1 and on an h2c port.
 func startBackend(dir, cpu string) (*target, int, error) {
@@ -220,6 +229,25 @@ http://127.0.0.1:%[1]d {
 	u := fmt.Sprintf("http://127.0.0.1:%d", port)
 	t := &target{name: "caddy", h1: u, h2c: u, path: "/items/42", proc: p,
 		notes: "GOMAXPROCS=1, keepalive_idle_conns(_per_host) 1024, h1+h2c, no access log"}
+	return t, waitServing(t.h1+t.path, p)
+}
+
+// startFloor is bench/floor (the binary at bin): each client connection
+// paired with one upstream connection, request and response heads copied
+// unchanged, GOMAXPROCS=1, HTTP/1.1 only. It shows the cost of Go's runtime
+// and netpoller alone, not a proxy anyone would deploy.
+func startFloor(bin, dir, cpu string, backend int) (*target, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p, err := start("go-floor", cpu, filepath.Join(dir, "go-floor.log"), []string{"GOMAXPROCS=1"},
+		bin, "-listen", fmt.Sprintf("127.0.0.1:%d", port), "-upstream", fmt.Sprintf("127.0.0.1:%d", backend))
+	if err != nil {
+		return nil, err
+	}
+	t := &target{name: "go-floor", h1: fmt.Sprintf("http://127.0.0.1:%d", port), path: "/items/42", proc: p,
+		notes: "reference, not a proxy: bench/floor, GOMAXPROCS=1, one upstream connection per client connection, heads copied unchanged (no X-Forwarded-For), GET with Content-Length responses only; HTTP/1.1 only"}
 	return t, waitServing(t.h1+t.path, p)
 }
 
