@@ -76,7 +76,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measured run")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured run before each measured one")
-	fs.StringVar(&targets, "targets", "direct,meshgate,meshgate-routes,nginx,haproxy,caddy", "what to measure, comma-separated; also go-floor, the least a Go HTTP/1.1 proxy does (bench/floor; not measured under h2c)")
+	fs.StringVar(&targets, "targets", "direct,meshgate,meshgate-routes,nginx,haproxy,caddy,go-floor", "what to measure, comma-separated (go-floor: the least a Go HTTP/1.1 proxy does, bench/floor; not measured under h2c)")
 	fs.StringVar(&loads, "loads", "h1-c50,h1-c200,h2c-c50", "loads, comma-separated")
 	fs.IntVar(&o.routes, "routes", 10000, "GatewayRoutes of the meshgate-routes target")
 	fs.StringVar(&reloadRoutes, "reload-routes", "10,10000", "route counts the reload latency is measured at (empty: skip)")
