@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test lint unit fuzz demo generate envtest bench bench-smoke
+.PHONY: all build test lint unit deps fuzz demo generate envtest bench bench-smoke
 
 all: build
 
@@ -22,8 +22,12 @@ lint:
 # unit runs the Kubernetes tests against a real kube-apiserver and etcd,
 # built once per machine into a version-keyed cache outside the repository
 # (about 11 minutes the first time; KUBEBUILDER_ASSETS overrides it).
-unit:
+unit: deps
 	KUBEBUILDER_ASSETS="$${KUBEBUILDER_ASSETS:-$$(hack/k8s-bins/build.sh)}" $(GO) test -race -count=1 ./...
+
+# deps installs the Debian packages the tests use (hack/debian-deps.sh).
+deps:
+	@hack/debian-deps.sh
 
 # envtest builds (or finds) the kube-apiserver and etcd of the tests and
 # prints their folder.
