@@ -481,9 +481,11 @@ func (sc *h1ServerConn) watch() {
 	}
 	sc.wstate = watchReading
 	sc.deadlineLost = true
+	// Under the lock, so that disarm's deadline in the past comes after
+	// this one.
+	sc.c.SetReadDeadline(time.Time{})
 	sc.wmu.Unlock()
 
-	sc.c.SetReadDeadline(time.Time{})
 	n, err := sc.c.Read(sc.src.one[:])
 
 	sc.wmu.Lock()
