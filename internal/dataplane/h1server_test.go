@@ -168,6 +168,51 @@ func TestH1ServerClientGone(t *testing.T) {
 	}
 }
 
+// TestH1ServerWatchedRequests checks requests that outlast watchDelay, so
+// that the client watch reads from the connection while they are proxied:
+// the connection serves the next request after them, and a request the
+// client pipelines meanwhile (whose first byte the watch reads) is served
+// whole.
+func TestH1ServerWatchedRequests(t *testing.T) {
+	b := startBackend(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(3 * watchDelay)
+		}
+		io.WriteString(w, r.URL.Path)
+	}))
+	g := gatewayTo(t, b)
+	c, err := net.Dial("tcp", g.p.Addrs()[8080].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	read := func(want string) {
+		t.Helper()
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 || string(body) != want {
+			t.Fatalf("status %d body %q, want 200 %q", res.StatusCode, body, want)
+		}
+	}
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	read("/slow")
+	io.WriteString(c, "GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+	read("/after")
+
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(2 * watchDelay)
+	io.WriteString(c, "GET /pipelined HTTP/1.1\r\nHost: x\r\n\r\n")
+	read("/slow")
+	read("/pipelined")
+	io.WriteString(c, "GET /last HTTP/1.1\r\nHost: x\r\n\r\n")
+	read("/last")
+}
+
 // TestH1ServerShutdown checks a graceful shutdown: an idle connection is
 // closed at once, a request in flight gets its whole response with
 // Connection: close.
