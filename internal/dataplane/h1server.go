@@ -82,6 +82,8 @@ type h1ServerConn struct {
 	w        h1Writer
 
 	lines      map[string]headerLine // raw field line → key and value
+	header     http.Header           // the request in progress's
+	values     []string              // backing array of header's values
 	lastTarget string
 	close      bool // the client asked to close after the response in progress
 
@@ -274,8 +276,20 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request) bool {
 	}
 
 	n := bytes.Count(rest, []byte("\r\n")) - 1 // the last one ends the head
-	h := make(http.Header, n)
-	strs := make([]string, n)
+	// The header map and its values' backing array are the connection's:
+	// nothing uses a request's header once its response is complete (the
+	// upstream transports write it before they return, or copy it).
+	h := sc.header
+	if h == nil {
+		h = make(http.Header, max(n, 8))
+		sc.header = h
+	} else {
+		clear(h)
+	}
+	if cap(sc.values) < n {
+		sc.values = make([]string, n)
+	}
+	strs := sc.values[:n]
 	host, hasHost := "", false
 	contentLength := int64(0)
 	sc.close = false
