@@ -559,13 +559,23 @@ func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwa
 		}
 		return nil, err
 	}
+	// On the direct path the response's fields go straight into the
+	// client's response header, which holds nothing else (proxy.go).
+	var into http.Header
+	if fw != nil {
+		into = fw.e.Header()
+	}
 	for n1xx := 0; ; n1xx++ {
 		head, err := readHead(pc.br, pc.head[:0])
 		pc.head = head[:0]
 		if err != nil {
 			return nil, err
 		}
-		hr, err := parseResponseHead(string(head))
+		if into != nil {
+			clear(into) // what an earlier attempt's response left
+			fw.inPlace = true
+		}
+		hr, err := parseResponseHead(string(head), into)
 		if err != nil {
 			return nil, err
 		}
@@ -585,12 +595,8 @@ func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwa
 			return nil, errMalformedResponse
 		}
 		if fw != nil {
-			h := fw.e.Header()
-			for k, vv := range res.Header {
-				h[k] = vv
-			}
 			fw.e.WriteHeader(code)
-			clear(h) // WriteHeader of a 1xx leaves the fields in place
+			clear(into) // WriteHeader of a 1xx leaves the fields in place
 			continue
 		}
 		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
@@ -601,14 +607,15 @@ func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwa
 	}
 }
 
-// parseResponseHead parses a head read by readHead.
-func parseResponseHead(head string) (*h1Response, error) {
+// parseResponseHead parses a head read by readHead, its fields into into
+// when that is not nil.
+func parseResponseHead(head string, into http.Header) (*h1Response, error) {
 	i := indexCRLF(head)
 	code, minor, status, err := parseStatusLine(head[:i])
 	if err != nil {
 		return nil, err
 	}
-	h, err := parseFields(head[i+2:], nil)
+	h, err := parseFields(head[i+2:], into)
 	if err != nil {
 		return nil, err
 	}

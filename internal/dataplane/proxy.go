@@ -36,6 +36,7 @@ type forwarded struct {
 	reqID    string   // X-Request-Id to send; "" when the client's is kept
 	te       bool     // send "Te: trailers"
 	conn     []string // the client's Connection values: the fields they list are hop-by-hop
+	inPlace  bool     // the response's fields were parsed into the client's response header
 }
 
 // skip reports whether a field of the client's request is not written
@@ -164,6 +165,7 @@ func (p *Plane) proxyH1(e *exchange, c *call, ctx context.Context) {
 	e.upstreamSent = time.Now()
 	res, err := c.roundTrip(outreq)
 	if err != nil {
+		clear(e.Header()) // the fields of a response given up
 		p.proxyError(e, outreq, err)
 		return
 	}
@@ -171,8 +173,10 @@ func (p *Plane) proxyH1(e *exchange, c *call, ctx context.Context) {
 
 	dropHopByHop(res.Header)
 	dst := e.Header()
-	for k, vv := range res.Header {
-		dst[k] = vv // the transport's own slices: nothing else holds them
+	if !fw.inPlace {
+		for k, vv := range res.Header {
+			dst[k] = vv // the transport's own slices: nothing else holds them
+		}
 	}
 	announced := len(res.Trailer)
 	if announced > 0 {
