@@ -267,6 +267,7 @@ func TestH1MalformedResponses(t *testing.T) {
 		"content-length not a number":  "HTTP/1.1 200 OK\r\nContent-Length: two\r\n\r\nok",
 		"header name with a space":     "HTTP/1.1 200 OK\r\nX A: 1\r\nContent-Length: 2\r\n\r\nok",
 		"header name with a delimiter": "HTTP/1.1 200 OK\r\nX(A): 1\r\nContent-Length: 2\r\n\r\nok",
+		"fields before a bad framing":  "HTTP/1.1 200 OK\r\nX-Upstream: 1\r\nTransfer-Encoding: gzip\r\n\r\nab",
 	}
 	for name, response := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -280,6 +281,9 @@ func TestH1MalformedResponses(t *testing.T) {
 			res := g.do(request{path: "/"})
 			if res.status != http.StatusBadGateway {
 				t.Fatalf("status %d, body %q; want 502", res.status, res.body)
+			}
+			if res.header.Get("X-Upstream") != "" {
+				t.Errorf("the 502 carries the upstream's X-Upstream")
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,7 @@ func failing(name string, n int32, status int) func(int32, http.ResponseWriter, 
 	return func(i int32, w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		if n < 0 || i <= n {
+			w.Header().Set("X-Failed-Attempt", strconv.Itoa(int(i)))
 			w.WriteHeader(status)
 			io.WriteString(w, "failure from "+name)
 			return
@@ -237,6 +239,9 @@ func TestRetriesUntilSuccess(t *testing.T) {
 			res := g.do(request{path: "/"})
 			if res.status != c.want || b.calls.Load() != c.attempts {
 				t.Fatalf("got %d after %d attempts, want %d after %d", res.status, b.calls.Load(), c.want, c.attempts)
+			}
+			if f := res.header.Get("X-Failed-Attempt"); c.want == 200 && f != "" {
+				t.Errorf("the answer carries a field of failed attempt %s", f)
 			}
 			if got := g.metric("meshgate_upstream_retries_total", "virtual_node", "demo/b-vn"); got != float64(c.attempts-1) {
 				t.Errorf("retries counted %v, want %d", got, c.attempts-1)
