@@ -555,3 +555,46 @@ func TestWatchAfterUnchangedLoad(t *testing.T) {
 		t.Errorf("%d updates before rev 2; the unchanged files must not be passed on", n-1)
 	}
 }
+
+// TestDecodeCacheBuildsWhatAddFileBuilds holds a build that reuses the
+// decoding of unchanged files to the Set that AddFile of every file makes:
+// same objects, namespaces, problems and skipped documents, with later files
+// replacing earlier ones, across loads that change, add, remove, reorder and
+// repeat files.
+func TestDecodeCacheBuildsWhatAddFileBuilds(t *testing.T) {
+	route := func(name, prefix string) string {
+		return fmt.Sprintf("apiVersion: appmesh.k8s.aws/v1beta2\nkind: GatewayRoute\nmetadata: {name: %s, namespace: ns}\nspec:\n  httpRoute:\n    match: {prefix: %s}\n    action: {target: {virtualService: {virtualServiceRef: {name: s}}}}\n", name, prefix)
+	}
+	ns := "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns, labels: {mesh: m}}\n"
+	skipped := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+	broken := "apiVersion: appmesh.k8s.aws/v1beta2\nkind: GatewayRoute\nmetadata: {name: bad, namespace: ns}\nspec: {nope: 1}\n"
+	a := manifest{"a.yaml", []byte(ns + "---\n" + route("r1", "/a") + "---\n" + route("r2", "/b"))}
+	b := manifest{"b.yaml", []byte(route("r2", "/b2") + "---\n" + skipped + "---\n" + broken)}
+	b2 := manifest{"b.yaml", []byte(route("r2", "/b3") + "---\nkind: [\n")}
+	c := manifest{"c.yaml", []byte(route("r1", "/c"))}
+	loads := []struct {
+		name  string
+		files []manifest
+	}{
+		{"first", []manifest{a, b}},
+		{"unchanged", []manifest{a, b}},
+		{"one file changed", []manifest{a, b2}},
+		{"a file added", []manifest{a, b2, c}},
+		{"reordered", []manifest{c, b2, a}},
+		{"a file twice", []manifest{a, c, a}},
+		{"a file removed", []manifest{c}},
+		{"back", []manifest{a, b}},
+	}
+	var cache decodeCache
+	for _, l := range loads {
+		want := resource.NewSet()
+		for _, f := range l.files {
+			want.AddFile(f.path, f.data)
+		}
+		var got *resource.Set
+		got, cache = cache.build(l.files)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: built %+v, AddFile made %+v", l.name, got, want)
+		}
+	}
+}
