@@ -89,7 +89,7 @@ func (c *compiler) gatewayRef(st *state, spec *v1beta2.GatewayRouteSpec, info *g
 // httpGatewayRoute checks and compiles an httpRoute or http2Route.
 func (c *compiler) httpGatewayRoute(st *state, f, kind string, r *v1beta2.HTTPGatewayRoute, info *grInfo) {
 	info.field, info.route.Kind = f, kind
-	m, mf := &r.Match, f+".match"
+	m, mf := &r.Match, c.join(f, ".match")
 	out := &info.route.Match
 	if m.Prefix == nil && m.Path == nil && m.Hostname == nil {
 		c.invalid(st, mf, "Either prefix or path or hostname must be specified")
@@ -98,19 +98,19 @@ func (c *compiler) httpGatewayRoute(st *state, f, kind string, r *v1beta2.HTTPGa
 		c.invalid(st, mf, "Both prefix and path cannot be specified. Only 1 allowed")
 	}
 	if m.Prefix != nil {
-		c.prefix(st, mf+".prefix", *m.Prefix, out)
+		c.prefix(st, c.join(mf, ".prefix"), *m.Prefix, out)
 	}
 	if m.Path != nil {
-		c.path(st, mf+".path", m.Path, out)
+		c.path(st, c.join(mf, ".path"), m.Path, out)
 	}
 	if m.Hostname != nil {
-		out.Hostname = c.hostname(st, mf+".hostname", m.Hostname)
+		out.Hostname = c.hostname(st, c.join(mf, ".hostname"), m.Hostname)
 	}
-	out.Headers = c.headers(st, mf+".headers", httpHeaders(m.Headers), "header")
-	out.Query = c.query(st, mf+".queryParameters", m.QueryParameters)
-	c.method(st, mf+".method", m.Method, out)
-	info.port = c.matchPort(st, mf+".port", m.Port)
-	c.gatewayTarget(st, f+".action.target", &r.Action.Target, info)
+	out.Headers = c.headers(st, c.join(mf, ".headers"), httpHeaders(m.Headers), "header")
+	out.Query = c.query(st, c.join(mf, ".queryParameters"), m.QueryParameters)
+	c.method(st, c.join(mf, ".method"), m.Method, out)
+	info.port = c.matchPort(st, c.join(mf, ".port"), m.Port)
+	c.gatewayTarget(st, c.join(f, ".action.target"), &r.Action.Target, info)
 
 	rw := r.Action.Rewrite
 	if rw == nil {
@@ -216,10 +216,10 @@ func (c *compiler) gatewayTarget(st *state, f string, t *v1beta2.GatewayRouteTar
 	if vs.VirtualServiceRef != nil {
 		ns, name = vs.VirtualServiceRef.Namespace, vs.VirtualServiceRef.Name
 	}
-	f += ".virtualService"
-	info.target, _ = c.parseRef(st, v1beta2.KindVirtualService, f, f+".virtualServiceRef", vs.VirtualServiceRef != nil, ns, name,
-		f+".virtualServiceARN", vs.VirtualServiceARN)
-	info.targetPort = c.matchPort(st, strings.TrimSuffix(f, ".virtualService")+".port", t.Port)
+	vf := c.join(f, ".virtualService")
+	info.target, _ = c.parseRef(st, v1beta2.KindVirtualService, vf, c.join(vf, ".virtualServiceRef"), vs.VirtualServiceRef != nil, ns, name,
+		c.join(vf, ".virtualServiceARN"), vs.VirtualServiceARN)
+	info.targetPort = c.matchPort(st, c.join(f, ".port"), t.Port)
 }
 
 // buildGatewayRoutes binds every valid GatewayRoute to its gateway and
@@ -397,14 +397,14 @@ func (c *compiler) targetPort(st *state, info *grInfo, vs *state) bool {
 	provider := ""
 	switch {
 	case svc.Router != "" && c.cfg.Routers[svc.Router] != nil:
-		listeners, provider = c.cfg.Routers[svc.Router].Listeners, "virtualRouter "+svc.Router
+		listeners, provider = c.cfg.Routers[svc.Router].Listeners, c.join("virtualRouter ", svc.Router)
 	case svc.Node != "" && c.cfg.Nodes[svc.Node] != nil:
-		listeners, provider = c.cfg.Nodes[svc.Node].Listeners, "virtualNode "+svc.Node
+		listeners, provider = c.cfg.Nodes[svc.Node].Listeners, c.join("virtualNode ", svc.Node)
 	default:
 		// No usable provider: the service's own status says why.
 		return true
 	}
-	pf := info.field + ".action.target.port"
+	pf := c.join(info.field, ".action.target.port")
 	if info.targetPort != 0 {
 		for _, l := range listeners {
 			if l.Port == info.targetPort {

@@ -1,7 +1,7 @@
 package compile
 
 import (
-	"encoding/json"
+	"encoding/binary"
 
 	"github.com/meshgate/meshgate/internal/ir"
 )
@@ -97,7 +97,65 @@ func criteria(m *ir.Match) int {
 // matchKey is equal for two matches that accept exactly the same requests as
 // written (then the later route is never used). Keying a map by it finds
 // such shadowed routes in one pass instead of comparing every pair.
+//
+// Two keys are equal exactly when the matches' JSON is: every field is
+// written with its length (or whether it is set, for a pointer), so no two
+// different matches share a key, and an empty list counts as none, as
+// omitempty has it. Encoding JSON was a tenth of compiling 10,000 routes.
 func matchKey(kind string, m *ir.Match) string {
-	j, _ := json.Marshal(m)
-	return kind + "\x00" + string(j)
+	b := make([]byte, 0, 128)
+	b = appendKeyString(b, kind)
+	if h := m.Hostname; h != nil {
+		b = append(b, 1)
+		b = appendKeyString(b, h.Exact)
+		b = appendKeyString(b, h.Suffix)
+	} else {
+		b = append(b, 0)
+	}
+	b = appendKeyString(b, m.Prefix)
+	b = appendKeyString(b, m.PathExact)
+	b = appendKeyRegexp(b, m.PathRegex)
+	b = appendKeyString(b, m.Method)
+	b = appendKeyString(b, m.Scheme)
+	b = binary.AppendUvarint(b, uint64(len(m.Headers)))
+	for _, h := range m.Headers {
+		b = appendKeyString(b, h.Name)
+		b = appendKeyString(b, h.Type)
+		b = appendKeyString(b, h.Value)
+		b = appendKeyRegexp(b, h.Regex)
+		b = binary.AppendVarint(b, h.Start)
+		b = binary.AppendVarint(b, h.End)
+		if h.Invert {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.Query)))
+	for _, q := range m.Query {
+		b = appendKeyString(b, q.Name)
+		if q.Exact != nil {
+			b = append(b, 1)
+			b = appendKeyString(b, *q.Exact)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	b = binary.AppendVarint(b, int64(m.Port))
+	b = appendKeyString(b, m.ServiceName)
+	b = appendKeyString(b, m.MethodName)
+	return string(b)
+}
+
+func appendKeyString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendKeyRegexp(b []byte, r *ir.Regexp) []byte {
+	if r == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	return appendKeyString(b, r.Source)
 }

@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/meshgate/meshgate/internal/ir"
@@ -89,5 +90,52 @@ func TestParseARN(t *testing.T) {
 		if ok && (a.mesh != tt.mesh || a.typ != tt.typ || a.name != tt.name) {
 			t.Errorf("parseARN(%q) = %+v, want mesh %q type %q name %q", tt.in, *a, tt.mesh, tt.typ, tt.name)
 		}
+	}
+}
+
+// TestMatchKeyEqualsJSON holds matchKey to its definition: two matches share
+// a key exactly when their JSON is the same.
+func TestMatchKeyEqualsJSON(t *testing.T) {
+	empty, a := "", "a"
+	matches := []ir.Match{
+		{},
+		{Prefix: "/"},
+		{Prefix: "/a"},
+		{PathExact: "/a"},
+		{Prefix: "/", Port: 8080},
+		{Hostname: &ir.HostnameMatch{}},
+		{Hostname: &ir.HostnameMatch{Exact: "a"}},
+		{Hostname: &ir.HostnameMatch{Suffix: "a"}},
+		{PathRegex: mustRegexp(t, "/a")},
+		{PathRegex: mustRegexp(t, "/b")},
+		{Method: "GET"},
+		{Scheme: "GET"},
+		{Headers: []ir.HeaderMatch{}},
+		{Headers: []ir.HeaderMatch{{Name: "x", Type: ir.HeaderPresent}}},
+		{Headers: []ir.HeaderMatch{{Name: "x", Type: ir.HeaderPresent, Invert: true}}},
+		{Headers: []ir.HeaderMatch{{Name: "x", Type: ir.HeaderExact, Value: "1"}}},
+		{Headers: []ir.HeaderMatch{{Name: "x", Type: ir.HeaderExact, Value: "1"}, {Name: "y", Type: ir.HeaderPresent}}},
+		{Headers: []ir.HeaderMatch{{Name: "x", Type: ir.HeaderRegex, Regex: mustRegexp(t, "1")}}},
+		{Headers: []ir.HeaderMatch{{Name: "x", Type: ir.HeaderRange, Start: 1, End: 2}}},
+		{Headers: []ir.HeaderMatch{{Name: "x", Type: ir.HeaderRange, Start: 1, End: 3}}},
+		{Headers: []ir.HeaderMatch{{Name: "x", Type: ir.HeaderRange, Start: -1, End: 2}}},
+		{Query: []ir.QueryMatch{{Name: "q"}}},
+		{Query: []ir.QueryMatch{{Name: "q", Exact: &empty}}},
+		{Query: []ir.QueryMatch{{Name: "q", Exact: &a}}},
+		{ServiceName: "s"},
+		{ServiceName: "s", MethodName: "m"},
+		{MethodName: "s"},
+	}
+	for i := range matches {
+		for j := range matches {
+			ji, _ := json.Marshal(&matches[i])
+			jj, _ := json.Marshal(&matches[j])
+			if got, want := matchKey("k", &matches[i]) == matchKey("k", &matches[j]), string(ji) == string(jj); got != want {
+				t.Errorf("%s and %s: same key %v, same JSON %v", ji, jj, got, want)
+			}
+		}
+	}
+	if matchKey("http", &matches[1]) == matchKey("grpc", &matches[1]) {
+		t.Error("the kind is not part of the key")
 	}
 }

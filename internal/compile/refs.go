@@ -93,14 +93,15 @@ func (c *compiler) parseRef(st *state, kind, base, refField string, hasRef bool,
 		}
 		return ref{kind: kind, field: arnField, arn: a}, true
 	}
-	if !c.required(st, refField+".name", name, "the name of the "+typ) {
+	nameField := c.join(refField, ".name")
+	if !c.required(st, nameField, name, c.join("the name of the ", typ)) {
 		return ref{}, false
 	}
 	namespace := st.obj.Key.Namespace
 	if ns != nil && *ns != "" {
 		namespace = *ns
 	}
-	return ref{kind: kind, field: refField + ".name", key: resource.Key{Kind: kind, Namespace: namespace, Name: name}}, true
+	return ref{kind: kind, field: nameField, key: resource.Key{Kind: kind, Namespace: namespace, Name: name}}, true
 }
 
 // How a reference resolved.
