@@ -30,6 +30,7 @@ package compile
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -92,9 +93,9 @@ func (c *compiler) keys(kind string) []resource.Key { return c.keysByKind[kind] 
 // states returns the states of the objects of kind, in the order of keys.
 func (c *compiler) states(kind string) []*state { return c.byKind[kind] }
 
-// join returns a + b. Field paths and names built from a few parts are the
-// same for every object of a kind; building each of them once rather than
-// once per object saves compile a fifth of its time at 10,000 routes.
+// join returns a + b, built once per compile: objects of one kind ask for
+// the same field paths and conditions, and 10,000 routes would build each
+// 10,000 times.
 func (c *compiler) join(a, b string) string {
 	k := [2]string{a, b}
 	if s, ok := c.joined[k]; ok {
@@ -152,14 +153,31 @@ func newCompiler(set *resource.Set) *compiler {
 	states := make([]state, len(set.Objects))
 	c.sorted = make([]*state, len(set.Objects))
 	keys := make([]resource.Key, len(set.Objects))
-	i := 0
+	// By kind, then as resource.Set.Keys sorts one kind: the objects are
+	// put in kind groups first, and each group is sorted on its own.
+	ofKind := map[string]int{}
+	for k := range set.Objects {
+		ofKind[k.Kind]++
+	}
+	kinds := slices.Sorted(maps.Keys(ofKind))
+	next := make(map[string]int, len(kinds))
+	start := 0
+	for _, kind := range kinds {
+		next[kind] = start
+		start += ofKind[kind]
+	}
 	for k, o := range set.Objects {
+		i := next[k.Kind]
+		next[k.Kind]++
 		states[i] = state{obj: o, meshOK: true}
 		c.sorted[i], keys[i] = &states[i], k
-		i++
 	}
-	// By kind, then as resource.Set.Keys sorts one kind.
-	sort.Sort(byKey{keys, c.sorted})
+	start = 0
+	for _, kind := range kinds {
+		end := start + ofKind[kind]
+		sort.Sort(byKey{keys[start:end], c.sorted[start:end]})
+		start = end
+	}
 	c.sortedKeys = keys
 	c.byKind, c.keysByKind = map[string][]*state{}, map[string][]resource.Key{}
 	for i, k := range keys {
@@ -192,7 +210,13 @@ func (s byKey) Len() int { return len(s.keys) }
 
 func (s byKey) Less(i, j int) bool {
 	a, b := &s.keys[i], &s.keys[j]
-	return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name)) < 0
+	if a.Kind != b.Kind {
+		return a.Kind < b.Kind
+	}
+	if a.Namespace != b.Namespace {
+		return a.Namespace < b.Namespace
+	}
+	return a.Name < b.Name
 }
 
 func (s byKey) Swap(i, j int) {

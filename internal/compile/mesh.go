@@ -90,8 +90,8 @@ func meshFields(v any) (mesh string, ref *v1beta2.MeshReference) {
 func (c *compiler) assignMeshes() {
 	for _, kind := range []string{v1beta2.KindVirtualGateway, v1beta2.KindGatewayRoute, v1beta2.KindVirtualService,
 		v1beta2.KindVirtualRouter, v1beta2.KindRoute, v1beta2.KindVirtualNode} {
-		for _, k := range c.keys(kind) {
-			c.assignMesh(c.objs[k])
+		for _, st := range c.states(kind) {
+			c.assignMesh(st)
 		}
 	}
 }

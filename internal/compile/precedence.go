@@ -1,7 +1,9 @@
 package compile
 
 import (
+	"cmp"
 	"encoding/binary"
+	"strings"
 
 	"github.com/meshgate/meshgate/internal/ir"
 )
@@ -32,33 +34,26 @@ type RouteRank struct {
 // Priorities are App Mesh's own rule; steps 2-5 make ties deterministic and
 // put the more specific route first, as App Mesh did before priorities
 // existed ("longest prefix wins").
-func Precedes(a, b RouteRank) bool {
+func Precedes(a, b RouteRank) bool { return order(a, b) < 0 }
+
+// order is Precedes as a comparison for sorting: negative when a is tried
+// first, positive when b is, 0 when they rank the same.
+func order(a, b RouteRank) int {
 	if a.Priority != b.Priority {
-		return a.Priority < b.Priority
+		return cmp.Compare(a.Priority, b.Priority)
 	}
 	pa, pb := pathRank(a.Match), pathRank(b.Match)
 	if pa != pb {
-		return pa < pb
+		return cmp.Compare(pa, pb)
 	}
 	if pa == rankPrefix && len(a.Match.Prefix) != len(b.Match.Prefix) {
-		return len(a.Match.Prefix) > len(b.Match.Prefix)
+		return cmp.Compare(len(b.Match.Prefix), len(a.Match.Prefix))
 	}
 	ca, cb := criteria(a.Match), criteria(b.Match)
 	if ca != cb {
-		return ca > cb
+		return cmp.Compare(cb, ca)
 	}
-	return a.Name < b.Name
-}
-
-// order is Precedes as a comparison for sorting.
-func order(a, b RouteRank) int {
-	switch {
-	case Precedes(a, b):
-		return -1
-	case Precedes(b, a):
-		return 1
-	}
-	return 0
+	return strings.Compare(a.Name, b.Name)
 }
 
 const (
@@ -83,13 +78,10 @@ func pathRank(m *ir.Match) int {
 // criteria counts the criteria of a match other than its path.
 func criteria(m *ir.Match) int {
 	n := len(m.Headers) + len(m.Query)
-	for _, s := range []string{m.Method, m.Scheme, m.ServiceName, m.MethodName} {
-		if s != "" {
+	for _, set := range [...]bool{m.Method != "", m.Scheme != "", m.ServiceName != "", m.MethodName != "", m.Hostname != nil} {
+		if set {
 			n++
 		}
-	}
-	if m.Hostname != nil {
-		n++
 	}
 	return n
 }

@@ -94,7 +94,8 @@ func (c *compiler) parseRef(st *state, kind, base, refField string, hasRef bool,
 		return ref{kind: kind, field: arnField, arn: a}, true
 	}
 	nameField := c.join(refField, ".name")
-	if !c.required(st, nameField, name, c.join("the name of the ", typ)) {
+	if name == "" {
+		c.required(st, nameField, name, "the name of the "+typ)
 		return ref{}, false
 	}
 	namespace := st.obj.Key.Namespace
