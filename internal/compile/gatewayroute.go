@@ -310,7 +310,7 @@ func (c *compiler) bindGateway(st *state, gr *v1beta2.GatewayRoute, info *grInfo
 		return nil
 	}
 	gw := found[0]
-	st.gateway = irName(gw.obj.Key)
+	st.gateway = gw.name()
 	switch {
 	case gw.meshOK && !c.sameMesh(st.mesh, gw.mesh):
 		c.reject(st, reasonMeshMismatch, "spec.virtualGateway", "virtualGateway referenced does not belong to the mesh referenced in GatewayRoute Create")
@@ -371,10 +371,12 @@ func (c *compiler) bindListener(st *state, gw *state, info *grInfo) *ir.Listener
 // it.
 func (c *compiler) bindTarget(st *state, info *grInfo) bool {
 	r := info.route
-	r.Target = ir.Target{Service: info.target.String(), Port: info.targetPort}
+	r.Target = ir.Target{Port: info.targetPort}
 	t, res := c.resolve(st, info.target)
 	if t != nil {
 		r.Target.Service = t.name()
+	} else {
+		r.Target.Service = info.target.String()
 	}
 	if res != refOK {
 		reason, msg := c.refProblem(st, info.target, t, res)

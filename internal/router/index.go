@@ -4,6 +4,7 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -73,6 +74,40 @@ func pathKeys(m *matcher, lit regexLit) (exact, prefix, suffix string) {
 type regexLit struct {
 	prefix, suffix string
 	complete       bool
+}
+
+// regexLiterals holds the literals of the expressions of the latest two
+// tables built. Expressions are parsed again for their literals alone; a
+// reload builds a table of mostly the same ones, and many routes of a large
+// table tend to repeat one.
+var regexLiterals = &literalCache{cur: map[string]regexLit{}}
+
+type literalCache struct {
+	mu        sync.Mutex
+	cur, prev map[string]regexLit
+}
+
+// rotate starts a new generation: what the one before the latest used is
+// forgotten.
+func (lc *literalCache) rotate() {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	lc.prev, lc.cur = lc.cur, map[string]regexLit{}
+}
+
+// get returns regexLiteral(src).
+func (lc *literalCache) get(src string) regexLit {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if l, ok := lc.cur[src]; ok {
+		return l
+	}
+	l, ok := lc.prev[src]
+	if !ok {
+		l = regexLiteral(src)
+	}
+	lc.cur[src] = l
+	return l
 }
 
 // regexLiteral reads the expression as ir.CompileRegexp anchors it, so it
@@ -171,9 +206,6 @@ func buildIndex(routes []*gatewayRoute) *pathIndex {
 	if len(routes) < indexMin {
 		return nil
 	}
-	// Expressions are parsed again here for their literals alone; many
-	// routes of a large table tend to repeat one.
-	literals := map[string]regexLit{}
 	// A route with both a prefix and a suffix is filed under the one fewer
 	// routes share, which leaves fewer routes to try for a path that has it.
 	type keyID struct {
@@ -206,11 +238,7 @@ func buildIndex(routes []*gatewayRoute) *pathIndex {
 	for i, r := range routes {
 		var lit regexLit
 		if re := r.m.pathRegex; re != nil {
-			var ok bool
-			if lit, ok = literals[re.Source]; !ok {
-				lit = regexLiteral(re.Source)
-				literals[re.Source] = lit
-			}
+			lit = regexLiterals.get(re.Source)
 		}
 		exact, prefix, suffix := pathKeys(&r.m, lit)
 		choices[i] = choice{key(exact, keyExact), key(prefix, keyPrefix), key(suffix, keySuffix)}
