@@ -12,10 +12,10 @@ package file
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"maps"
 	"os"
@@ -53,7 +53,7 @@ type loads struct {
 }
 
 type loadRecord struct {
-	sum   [sha256.Size]byte
+	sum   fingerprint
 	sizes map[string]int
 	// decoded is what Load decoded, for the Watch of the same paths to
 	// start from; the first Watch takes it.
@@ -430,22 +430,32 @@ func lostContent(before map[string]int, files []manifest) bool {
 }
 
 // digest identifies what a load read: every file's path and bytes, in order,
-// and the read error.
-func digest(files []manifest, err error) [sha256.Size]byte {
-	h := sha256.New()
-	var n [8]byte
-	for _, f := range files {
-		binary.BigEndian.PutUint64(n[:], uint64(len(f.path)))
-		h.Write(n[:])
-		h.Write([]byte(f.path))
-		binary.BigEndian.PutUint64(n[:], uint64(len(f.data)))
-		h.Write(n[:])
-		h.Write(f.data)
+// and the read error. It is compared only within the process, so it is two
+// 64-bit hashes with secret random seeds rather than a cryptographic hash,
+// which took a reload of 10,000 routes (3 MB) 5 ms.
+func digest(files []manifest, err error) fingerprint {
+	var sum fingerprint
+	for i := range sum {
+		var h maphash.Hash
+		h.SetSeed(digestSeeds[i])
+		var n [8]byte
+		for _, f := range files {
+			binary.BigEndian.PutUint64(n[:], uint64(len(f.path)))
+			h.Write(n[:])
+			h.WriteString(f.path)
+			binary.BigEndian.PutUint64(n[:], uint64(len(f.data)))
+			h.Write(n[:])
+			h.Write(f.data)
+		}
+		if err != nil {
+			h.WriteString(err.Error())
+		}
+		sum[i] = h.Sum64()
 	}
-	if err != nil {
-		h.Write([]byte(err.Error()))
-	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
 	return sum
 }
+
+// fingerprint is what digest returns.
+type fingerprint [2]uint64
+
+var digestSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
