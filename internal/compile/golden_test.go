@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -227,5 +228,27 @@ func TestSeedCopy(t *testing.T) {
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("testdata/seed.in/%s differs from %s", filepath.Base(f), f)
 		}
+	}
+}
+
+// TestCompileLeavesInputAlone holds Compile to not changing its input: the
+// file source reuses the objects of unchanged files from one reload to the
+// next, and a served config shares its regular expressions with the next.
+// Each golden input is compiled twice and must be as it was decoded.
+func TestCompileLeavesInputAlone(t *testing.T) {
+	for _, name := range goldenCases(t) {
+		t.Run(name, func(t *testing.T) {
+			set, pristine := loadCase(t, name), loadCase(t, name)
+			first, _ := Compile(set)
+			second, _ := Compile(set)
+			if !reflect.DeepEqual(set, pristine) {
+				t.Error("Compile changed its input set")
+			}
+			a, _ := json.Marshal(first)
+			b, _ := json.Marshal(second)
+			if !bytes.Equal(a, b) {
+				t.Errorf("compiling the same set again gave another config:\n%s\n%s", a, b)
+			}
+		})
 	}
 }
