@@ -37,7 +37,9 @@ import (
 // A client that leaves while its request is being proxied is noticed as
 // net/http notices it, by reading from the connection, but only once the
 // request has lasted watchDelay: most requests end sooner, and for them
-// the watch costs one timer reset.
+// the watch costs one timer reset. A request with a body is not watched:
+// its client's leaving shows as the body failing while it is sent on, and
+// once it was sent, as the response failing to be written.
 
 const (
 	h1ReadBuffer   = 8 << 10 // the largest head served here; larger ones are handed off
