@@ -674,20 +674,24 @@ var headerNewlines = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ")
 
 // writeFields writes the header fields, but for trailers.
 func (w *h1Writer) writeFields() {
-	bw := w.sc.bw
 	for k, vv := range w.h {
-		if strings.HasPrefix(k, http.TrailerPrefix) {
-			continue
+		if !strings.HasPrefix(k, http.TrailerPrefix) {
+			writeField(w.sc.bw, k, vv)
 		}
-		for _, v := range vv {
-			if strings.ContainsAny(v, "\r\n") {
-				v = headerNewlines.Replace(v)
-			}
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
+	}
+}
+
+// writeField writes a field line for each of vv, a line break in a value
+// becoming a space, as net/http writes them.
+func writeField(bw *bufio.Writer, k string, vv []string) {
+	for _, v := range vv {
+		if strings.ContainsAny(v, "\r\n") {
+			v = headerNewlines.Replace(v)
 		}
+		bw.WriteString(k)
+		bw.WriteString(": ")
+		bw.WriteString(v)
+		bw.WriteString("\r\n")
 	}
 }
 
@@ -829,19 +833,9 @@ func (w *h1Writer) finish() error {
 // writeTrailers writes the trailer fields the handler announced in the
 // Trailer header, and those set with http.TrailerPrefix.
 func (w *h1Writer) writeTrailers() {
-	bw := w.sc.bw
 	write := func(k string, vv []string) {
-		if !httpguts.ValidHeaderFieldName(k) {
-			return
-		}
-		for _, v := range vv {
-			if strings.ContainsAny(v, "\r\n") {
-				v = headerNewlines.Replace(v)
-			}
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
+		if httpguts.ValidHeaderFieldName(k) {
+			writeField(w.sc.bw, k, vv)
 		}
 	}
 	for _, list := range w.h["Trailer"] {

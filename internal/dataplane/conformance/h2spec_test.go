@@ -125,19 +125,6 @@ spec:
   http2Route:
     match: {prefix: /, port: 8443}
     action: {target: {virtualService: {virtualServiceRef: {name: backend}}}}
----
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: VirtualNode
-metadata: {name: backend-vn, namespace: demo}
-spec:
-  listeners: [{portMapping: {port: PORT, protocol: http2}}]
-  serviceDiscovery: {dns: {hostname: backend.demo.svc.cluster.local}}
----
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: VirtualService
-metadata: {name: backend, namespace: demo}
-spec:
-  provider: {virtualNode: {virtualNodeRef: {name: backend-vn}}}
 `
 
 // TestH2spec runs h2spec against http2 listeners, in cleartext (prior
@@ -170,7 +157,7 @@ func TestH2spec(t *testing.T) {
 	t.Cleanup(h2tls.Close)
 
 	backend := h2c.Listener.Addr()
-	yaml := strings.NewReplacer("DIR", dir, "PORT", strconv.Itoa(port(backend))).Replace(h2specYAML)
+	yaml := strings.ReplaceAll(h2specYAML, "DIR", dir) + serviceYAML("backend", "http2", port(backend))
 	addrs := startGateway(t, compiled(t, yaml, map[string]string{"backend.demo.svc.cluster.local": backend.String()}), dataplane.Options{})
 
 	for _, c := range []struct {

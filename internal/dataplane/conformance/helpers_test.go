@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,25 @@ func startGateway(t *testing.T, cfg *ir.Config, opts dataplane.Options) map[int]
 		t.Fatal(err)
 	}
 	return p.Addrs()
+}
+
+// serviceYAML is VirtualService demo/NAME, provided by VirtualNode
+// demo/NAME-vn, which calls NAME.demo.svc.cluster.local at port in protocol.
+func serviceYAML(name, protocol string, port int) string {
+	return strings.NewReplacer("NAME", name, "PROTOCOL", protocol, "PORT", strconv.Itoa(port)).Replace(`---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: NAME-vn, namespace: demo}
+spec:
+  listeners: [{portMapping: {port: PORT, protocol: PROTOCOL}}]
+  serviceDiscovery: {dns: {hostname: NAME.demo.svc.cluster.local}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualService
+metadata: {name: NAME, namespace: demo}
+spec:
+  provider: {virtualNode: {virtualNodeRef: {name: NAME-vn}}}
+`)
 }
 
 // port is the TCP port of an address.

@@ -71,19 +71,6 @@ spec:
   grpcRoute:
     match: {serviceName: grpc.testing.TestService, port: 8443}
     action: {target: {virtualService: {virtualServiceRef: {name: interop}}}}
----
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: VirtualNode
-metadata: {name: interop-vn, namespace: demo}
-spec:
-  listeners: [{portMapping: {port: PORT, protocol: grpc}}]
-  serviceDiscovery: {dns: {hostname: interop.demo.svc.cluster.local}}
----
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: VirtualService
-metadata: {name: interop, namespace: demo}
-spec:
-  provider: {virtualNode: {virtualNodeRef: {name: interop-vn}}}
 `
 
 // TestGRPCInterop runs the gRPC interop client against the gRPC interop
@@ -115,7 +102,7 @@ func TestGRPCInterop(t *testing.T) {
 	certstest.WriteFile(t, filepath.Join(dir, "gw.pem"), leaf.CertPEM)
 	certstest.WriteFile(t, filepath.Join(dir, "gw.key"), leaf.KeyPEM)
 	certstest.WriteFile(t, filepath.Join(dir, "ca.pem"), ca.PEM)
-	yaml := strings.NewReplacer("DIR", dir, "PORT", strconv.Itoa(serverPort)).Replace(interopYAML)
+	yaml := strings.ReplaceAll(interopYAML, "DIR", dir) + serviceYAML("interop", "grpc", serverPort)
 	addrs := startGateway(t, compiled(t, yaml, map[string]string{"interop.demo.svc.cluster.local": fmt.Sprintf("127.0.0.1:%d", serverPort)}), dataplane.Options{})
 
 	client := func(tc string, tls bool) error {

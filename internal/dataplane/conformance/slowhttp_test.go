@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,19 +37,6 @@ spec:
   httpRoute:
     match: {prefix: /}
     action: {target: {virtualService: {virtualServiceRef: {name: backend}}}}
----
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: VirtualNode
-metadata: {name: backend-vn, namespace: demo}
-spec:
-  listeners: [{portMapping: {port: PORT, protocol: http}}]
-  serviceDiscovery: {dns: {hostname: backend.demo.svc.cluster.local}}
----
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: VirtualService
-metadata: {name: backend, namespace: demo}
-spec:
-  provider: {virtualNode: {virtualNodeRef: {name: backend-vn}}}
 `
 
 // TestSlowHTTP runs slowhttptest's slow-headers (slowloris) and slow-body
@@ -67,7 +53,7 @@ func TestSlowHTTP(t *testing.T) {
 		io.WriteString(w, "ok\n")
 	}))
 	t.Cleanup(backend.Close)
-	yaml := strings.ReplaceAll(slowYAML, "PORT", strconv.Itoa(port(backend.Listener.Addr())))
+	yaml := slowYAML + serviceYAML("backend", "http", port(backend.Listener.Addr()))
 	addrs := startGateway(t, compiled(t, yaml, map[string]string{"backend.demo.svc.cluster.local": backend.Listener.Addr().String()}), dataplane.Options{})
 	url := "http://" + addrs[8080].String() + "/"
 
