@@ -37,9 +37,9 @@ import (
 // A client that leaves while its request is being proxied is noticed as
 // net/http notices it, by reading from the connection, but only once the
 // request has lasted watchDelay: most requests end sooner, and for them
-// the watch costs one timer reset. A request with a body is not watched:
-// its client's leaving shows as the body failing while it is sent on, and
-// once it was sent, as the response failing to be written.
+// the watch costs one timer reset. A request with a body is watched once
+// its body was read to the end (before that, a client leaving shows as the
+// body failing).
 
 const (
 	h1ReadBuffer   = 8 << 10 // the largest head served here; larger ones are handed off
@@ -411,20 +411,17 @@ func (sc *h1ServerConn) serve(req *http.Request, body *clientBody) (keep bool) {
 	r := req.WithContext(ctx)
 	w := &sc.w
 	w.reset(r.Method == http.MethodHead)
-	watched := body == nil && sc.br.Buffered() == 0 && !sc.src.hasStash
 	sc.wmu.Lock()
 	sc.cancel = cancel
-	sc.wmu.Unlock()
-	if watched {
-		sc.arm()
+	if body == nil && sc.br.Buffered() == 0 && !sc.src.hasStash {
+		sc.armLocked()
 	}
+	sc.wmu.Unlock()
 	ok := sc.run(w, r)
-	if watched {
-		sc.disarm()
-	}
 	sc.wmu.Lock()
-	sc.cancel, sc.call = nil, nil
+	sc.cancel, sc.call = nil, nil // the request is over: nothing arms the watch now
 	sc.wmu.Unlock()
+	sc.disarm()
 	cancel(nil)
 	if !ok {
 		return false
@@ -452,15 +449,24 @@ func (sc *h1ServerConn) run(w *h1Writer, r *http.Request) (ok bool) {
 	return true
 }
 
-// arm starts the client watch's clock for the request in progress.
-func (sc *h1ServerConn) arm() {
-	sc.wmu.Lock()
+// armLocked starts the client watch's clock for the request in progress.
+// wmu is held.
+func (sc *h1ServerConn) armLocked() {
 	sc.wstate = watchArmed
-	sc.wmu.Unlock()
 	if sc.timer == nil {
 		sc.timer = time.AfterFunc(watchDelay, sc.watch)
 	} else {
 		sc.timer.Reset(watchDelay)
+	}
+}
+
+// bodyRead starts the watch of a request whose body was read to its end,
+// as net/http starts its background read then; br is the caller's.
+func (sc *h1ServerConn) bodyRead() {
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	if sc.cancel != nil && sc.wstate == watchIdle && sc.br.Buffered() == 0 && !sc.src.hasStash {
+		sc.armLocked()
 	}
 }
 
@@ -578,6 +584,7 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	}
 	if b.remain == 0 && err == nil {
 		err = io.EOF
+		b.sc.bodyRead()
 	}
 	return n, err
 }
