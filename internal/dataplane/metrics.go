@@ -3,6 +3,7 @@ package dataplane
 import (
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +14,23 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	conns    *prometheus.GaugeVec
 	res      *resMetrics
+
+	// handles keeps the request series of each label set: looking them
+	// up in the vectors (hashing and checking every label value) cost
+	// more per request than the rest of the bookkeeping. The vectors
+	// never delete these series, so a handle stays valid.
+	mu      sync.RWMutex
+	handles map[seriesKey]*series
+}
+
+type seriesKey struct {
+	gateway, route, service, node string
+	code                          int
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -69,8 +87,24 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 }
 
 func (m *metrics) observe(gateway, route, service, node string, code int, elapsed time.Duration) {
-	m.requests.WithLabelValues(gateway, route, service, node, codeLabel(code)).Inc()
-	m.duration.WithLabelValues(gateway, route, service, node).Observe(elapsed.Seconds())
+	k := seriesKey{gateway, route, service, node, code}
+	m.mu.RLock()
+	s := m.handles[k]
+	m.mu.RUnlock()
+	if s == nil {
+		s = &series{
+			requests: m.requests.WithLabelValues(gateway, route, service, node, codeLabel(code)),
+			duration: m.duration.WithLabelValues(gateway, route, service, node),
+		}
+		m.mu.Lock()
+		if m.handles == nil {
+			m.handles = map[seriesKey]*series{}
+		}
+		m.handles[k] = s
+		m.mu.Unlock()
+	}
+	s.requests.Inc()
+	s.duration.Observe(elapsed.Seconds())
 }
 
 // codeLabels avoids formatting the status code of every request.
