@@ -117,7 +117,7 @@ var categories = []struct {
 	}},
 	{"meshgate HTTP/1.1 server loop (request parsing, response writing, client watch)", func(_ string, s []string) bool {
 		return anyHas(s, "dataplane.(*h1ServerConn).parse", "dataplane.(*h1ServerConn).readHead", "dataplane.(*h1Writer)",
-			"dataplane.(*h1ServerConn).arm", "dataplane.(*h1ServerConn).disarm", "dataplane.(*h1ServerConn).watch", "dataplane.parseFieldLine")
+			"dataplane.(*h1ServerConn).armLocked", "dataplane.(*h1ServerConn).disarm", "dataplane.(*h1ServerConn).watch")
 	}},
 	{"meshgate data plane (rest)", func(_ string, s []string) bool { return anyHas(s, "meshgate/internal/dataplane.") }},
 	{"other", func(string, []string) bool { return true }},

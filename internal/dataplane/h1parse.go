@@ -126,26 +126,10 @@ func parseFields(block string, h http.Header) (http.Header, error) {
 		i := strings.IndexByte(block, '\n') // present: every line ends in CRLF
 		line := block[:i-1]
 		block = block[i+1:]
-		if line[0] == ' ' || line[0] == '\t' {
-			return h, errObsFold
+		key, v, err := parseFieldLine(line)
+		if err != nil {
+			return h, err
 		}
-		colon := strings.IndexByte(line, ':')
-		if colon <= 0 {
-			return h, errBadFieldName
-		}
-		name := line[:colon]
-		for j := 0; j < len(name); j++ {
-			if !isTokenByte(name[j]) {
-				return h, errBadFieldName
-			}
-		}
-		v := trimOWS(line[colon+1:])
-		for j := 0; j < len(v); j++ {
-			if c := v[j]; c < ' ' && c != '\t' || c == 0x7f {
-				return h, errBadFieldValue
-			}
-		}
-		key := http.CanonicalHeaderKey(name)
 		if cur, ok := h[key]; ok {
 			h[key] = append(cur, v)
 			continue
@@ -155,6 +139,32 @@ func parseFields(block string, h http.Header) (http.Header, error) {
 		vals = vals[1:]
 	}
 	return h, nil
+}
+
+// parseFieldLine parses one field line, without its CRLF, into its
+// canonical key and its value without surrounding whitespace. Requests
+// (h1server.go) and responses are held to the same rules.
+func parseFieldLine(line string) (key, value string, err error) {
+	if line != "" && (line[0] == ' ' || line[0] == '\t') {
+		return "", "", errObsFold
+	}
+	colon := strings.IndexByte(line, ':')
+	if colon <= 0 {
+		return "", "", errBadFieldName
+	}
+	name := line[:colon]
+	for j := 0; j < len(name); j++ {
+		if !isTokenByte(name[j]) {
+			return "", "", errBadFieldName
+		}
+	}
+	v := trimOWS(line[colon+1:])
+	for j := 0; j < len(v); j++ {
+		if c := v[j]; c < ' ' && c != '\t' || c == 0x7f {
+			return "", "", errBadFieldValue
+		}
+	}
+	return http.CanonicalHeaderKey(name), v, nil
 }
 
 func trimOWS(s string) string {

@@ -300,14 +300,17 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request) bool {
 		fl, rest, _ = bytes.Cut(rest, []byte("\r\n"))
 		hl, ok := sc.lines[string(fl)]
 		if !ok {
-			if hl, ok = parseFieldLine(fl); !ok {
+			line := string(fl)
+			key, value, err := parseFieldLine(line)
+			if err != nil {
 				return false
 			}
+			hl = headerLine{key, value}
 			if len(sc.lines) < maxHeaderCache {
 				if sc.lines == nil {
 					sc.lines = make(map[string]headerLine)
 				}
-				sc.lines[string(fl)] = hl
+				sc.lines[line] = hl
 			}
 		}
 		switch hl.key {
@@ -382,20 +385,6 @@ func plainPath(path string) bool {
 		}
 	}
 	return true
-}
-
-// parseFieldLine parses "Name: value" as net/http would accept it, with its
-// key canonicalised.
-func parseFieldLine(fl []byte) (headerLine, bool) {
-	name, value, ok := bytes.Cut(fl, []byte(":"))
-	if !ok || len(name) == 0 || !httpguts.ValidHeaderFieldName(string(name)) {
-		return headerLine{}, false
-	}
-	v := string(bytes.Trim(value, " \t"))
-	if !httpguts.ValidHeaderFieldValue(v) {
-		return headerLine{}, false
-	}
-	return headerLine{key: http.CanonicalHeaderKey(string(name)), value: v}, true
 }
 
 // serve runs the handler for req and finishes its response. It reports
