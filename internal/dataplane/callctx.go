@@ -17,7 +17,7 @@ type callContext struct {
 	parent     context.Context
 	c          *call
 	stopParent func() bool
-	watched    bool // by the client connection's own watch (watchCall)
+	client     *h1ServerConn // whose watch tells of the client leaving (watchCall); nil: stopParent
 
 	mu    sync.Mutex
 	done  chan struct{} // made when asked for
@@ -28,7 +28,7 @@ type callContext struct {
 
 func (x *callContext) init(parent context.Context, c *call) {
 	x.parent, x.c = parent, c
-	if x.watched = watchCall(parent, x); !x.watched {
+	if x.client = watchCall(parent, x); x.client == nil {
 		x.stopParent = context.AfterFunc(parent, x.parentDone)
 	}
 }
@@ -90,8 +90,8 @@ func (x *callContext) cancelWith(cause error) {
 
 // end releases the context when its call is over.
 func (x *callContext) end() {
-	if x.watched {
-		unwatchCall(x.parent, x)
+	if x.client != nil {
+		x.client.unwatchCall(x)
 	} else if x.stopParent != nil {
 		x.stopParent()
 	}

@@ -80,7 +80,6 @@ type h1ServerConn struct {
 
 	deadline time.Time // read deadline in force while waiting; zero: unknown
 	idle     atomic.Bool
-	tmpl     http.Request // the fields every request of the connection shares
 	w        h1Writer
 
 	lines      map[string]headerLine // raw field line → key and value
@@ -145,7 +144,6 @@ func (s *server) serveH1(c net.Conn) {
 	sc.bw = h1Writers.Get().(*bufio.Writer)
 	sc.bw.Reset(c)
 	sc.base = context.WithValue(context.WithValue(context.Background(), http.LocalAddrContextKey, c.LocalAddr()), h1ConnKey{}, sc)
-	sc.tmpl = http.Request{Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, RemoteAddr: sc.addr}
 	sc.w.sc = sc
 
 	handedOff, reusable := sc.loop()
@@ -364,9 +362,11 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request) bool {
 	}
 	u.RawQuery, u.ForceQuery = query, hasQuery && query == ""
 
-	*r = sc.tmpl
-	r.Method, r.URL, r.Header, r.Host, r.RequestURI = method, u, h, host, t
-	r.Body, r.ContentLength, r.Close = http.NoBody, contentLength, sc.close
+	*r = http.Request{
+		Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: http.NoBody, ContentLength: contentLength, Close: sc.close,
+		Host: host, RemoteAddr: sc.addr, RequestURI: t,
+	}
 	if contentLength > 0 {
 		r.Body = &clientBody{sc: sc, remain: contentLength}
 	}
@@ -516,26 +516,26 @@ func (sc *h1ServerConn) watch() {
 	sc.wcond.Broadcast()
 }
 
-// watchCall makes x, a direct-path call on a request of conn ctx, hear of
-// its client leaving without a context.AfterFunc. It reports false when
-// ctx is not such a request's.
-func watchCall(ctx context.Context, x *callContext) bool {
+// watchCall makes x, a direct-path call on a request of ctx, hear of its
+// client leaving without a context.AfterFunc, and returns the connection
+// that tells it. It returns nil when ctx is not the context of a request
+// the loop serves.
+func watchCall(ctx context.Context, x *callContext) *h1ServerConn {
 	sc, ok := ctx.Value(h1ConnKey{}).(*h1ServerConn)
 	if !ok {
-		return false
+		return nil
 	}
 	sc.wmu.Lock()
 	defer sc.wmu.Unlock()
 	if ctx.Err() != nil {
-		return false // AfterFunc runs it at once
+		return nil // AfterFunc runs it at once
 	}
 	sc.call = x
-	return true
+	return sc
 }
 
 // unwatchCall ends what watchCall started.
-func unwatchCall(ctx context.Context, x *callContext) {
-	sc := ctx.Value(h1ConnKey{}).(*h1ServerConn)
+func (sc *h1ServerConn) unwatchCall(x *callContext) {
 	sc.wmu.Lock()
 	if sc.call == x {
 		sc.call = nil
@@ -702,7 +702,6 @@ func (w *h1Writer) writeHead(ended bool) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	bodyless := w.status == http.StatusNoContent || w.status == http.StatusNotModified || w.status < 200
 	if v := w.h["Content-Length"]; len(v) > 0 {
 		if cl, err := strconv.ParseInt(v[0], 10, 64); err == nil && cl >= 0 {
 			w.cl = cl
@@ -712,7 +711,7 @@ func (w *h1Writer) writeHead(ended bool) {
 	}
 	delete(w.h, "Transfer-Encoding")
 	switch {
-	case bodyless || w.cl >= 0:
+	case !w.bodyAllowed() || w.cl >= 0:
 	case ended && !w.head && len(w.h["Trailer"]) == 0:
 		w.cl = 0
 		w.h["Content-Length"] = zeroLength
@@ -720,7 +719,7 @@ func (w *h1Writer) writeHead(ended bool) {
 	default:
 		w.chunked = true
 	}
-	if hasToken(w.h["Connection"], "close") {
+	if headerHasToken(w.h["Connection"], "close") {
 		w.close = true
 	} else if w.sc.close || w.sc.s.h1.closing.Load() || w.sc.gone.Load() {
 		w.close = true
@@ -742,24 +741,15 @@ var (
 	connectionClose = []string{"close"}
 )
 
-func hasToken(vals []string, token string) bool {
-	for _, v := range vals {
-		if listsToken(v, token) {
-			return true
-		}
-	}
-	return false
-}
-
 func (w *h1Writer) Write(b []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
 	w.writeHead(false)
-	if w.head || w.status == http.StatusNoContent || w.status == http.StatusNotModified {
-		if w.head {
-			return len(b), nil
-		}
+	if w.head {
+		return len(b), nil
+	}
+	if !w.bodyAllowed() {
 		return 0, http.ErrBodyNotAllowed
 	}
 	if len(b) == 0 {
@@ -788,6 +778,11 @@ func (w *h1Writer) Write(b []byte) (int, error) {
 		return n, http.ErrContentLength
 	}
 	return n, nil
+}
+
+// bodyAllowed reports whether the response's status allows a body.
+func (w *h1Writer) bodyAllowed() bool {
+	return w.status >= 200 && w.status != http.StatusNoContent && w.status != http.StatusNotModified
 }
 
 func (w *h1Writer) flushErr() error {
@@ -820,7 +815,7 @@ func (w *h1Writer) finish() error {
 	if err := w.flushErr(); err != nil {
 		return err
 	}
-	if w.cl >= 0 && w.written < w.cl && !w.head && w.status >= 200 && w.status != http.StatusNoContent && w.status != http.StatusNotModified {
+	if w.cl >= 0 && w.written < w.cl && !w.head && w.bodyAllowed() {
 		return io.ErrShortWrite // the client is owed bytes it will not get
 	}
 	return nil
