@@ -573,7 +573,6 @@ func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwa
 		}
 		if into != nil {
 			clear(into) // what an earlier attempt's response left
-			fw.inPlace = true
 		}
 		hr, err := parseResponseHead(string(head), into)
 		if err != nil {

@@ -36,7 +36,6 @@ type forwarded struct {
 	reqID    string   // X-Request-Id to send; "" when the client's is kept
 	te       bool     // send "Te: trailers"
 	conn     []string // the client's Connection values: the fields they list are hop-by-hop
-	inPlace  bool     // the response's fields were parsed into the client's response header
 }
 
 // skip reports whether a field of the client's request is not written
@@ -171,13 +170,10 @@ func (p *Plane) proxyH1(e *exchange, c *call, ctx context.Context) {
 	}
 	noteResponse(res)
 
-	dropHopByHop(res.Header)
+	// The transport parsed the response's fields into the client's
+	// response header (h1.go, readResponse): res.Header is dst.
 	dst := e.Header()
-	if !fw.inPlace {
-		for k, vv := range res.Header {
-			dst[k] = vv // the transport's own slices: nothing else holds them
-		}
-	}
+	dropHopByHop(dst)
 	announced := len(res.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)
