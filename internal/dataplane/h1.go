@@ -574,8 +574,13 @@ func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwa
 		if into != nil {
 			clear(into) // what an earlier attempt's response left
 		}
-		hr, err := parseResponseHead(string(head), into)
-		if err != nil {
+		var hr *h1Response
+		if fw != nil {
+			hr = &fw.res
+		} else {
+			hr = new(h1Response)
+		}
+		if err := parseResponseHead(string(head), hr, into); err != nil {
 			return nil, err
 		}
 		res := &hr.res
@@ -606,23 +611,24 @@ func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwa
 	}
 }
 
-// parseResponseHead parses a head read by readHead, its fields into into
-// when that is not nil.
-func parseResponseHead(head string, into http.Header) (*h1Response, error) {
+// parseResponseHead parses a head read by readHead into hr, its fields
+// into into when that is not nil.
+func parseResponseHead(head string, hr *h1Response, into http.Header) error {
 	i := indexCRLF(head)
 	code, minor, status, err := parseStatusLine(head[:i])
 	if err != nil {
-		return nil, err
+		return err
 	}
 	h, err := parseFields(head[i+2:], into)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	proto := "HTTP/1.1"
 	if minor == 0 {
 		proto = "HTTP/1.0"
 	}
-	return &h1Response{res: http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: minor, Header: h}}, nil
+	*hr = h1Response{res: http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: minor, Header: h}}
+	return nil
 }
 
 func indexCRLF(s string) int {

@@ -75,7 +75,6 @@ type h1ServerConn struct {
 	src  stashReader
 	br   *bufio.Reader
 	bw   *bufio.Writer
-	base context.Context
 	addr string // the client's address, as Request.RemoteAddr
 
 	deadline time.Time // read deadline in force while waiting; zero: unknown
@@ -96,8 +95,10 @@ type h1ServerConn struct {
 	deadlineLost bool // the watch cleared the read deadline
 	gone         atomic.Bool
 	timer        *time.Timer
-	cancel       context.CancelCauseFunc // of the request in progress
-	call         *callContext            // the direct-path call in progress
+	serving      bool         // a request is in progress
+	call         *callContext // the direct-path call in progress
+
+	r *h1Request // the request in progress, or the one before
 }
 
 const (
@@ -143,7 +144,8 @@ func (s *server) serveH1(c net.Conn) {
 	sc.br.Reset(&sc.src)
 	sc.bw = h1Writers.Get().(*bufio.Writer)
 	sc.bw.Reset(c)
-	sc.base = context.WithValue(context.WithValue(context.Background(), http.LocalAddrContextKey, c.LocalAddr()), h1ConnKey{}, sc)
+	base := context.WithValue(context.WithValue(context.Background(), http.LocalAddrContextKey, c.LocalAddr()), h1ConnKey{}, sc)
+	sc.r = newH1Request(base)
 	sc.w.sc = sc
 
 	handedOff, reusable := sc.loop()
@@ -177,16 +179,15 @@ func (sc *h1ServerConn) loop() (handedOff, reusable bool) {
 			return false, true
 		}
 		sc.idle.Store(false)
-		// The request stays on this stack: only serve's copy of it,
-		// with its context, is allocated.
-		var r http.Request
-		if !ok || !sc.parse(head, &r) {
+		sc.r = sc.r.next()
+		r := &sc.r.req
+		if !ok || !sc.parse(head, r, &sc.r.url) {
 			sc.handOff()
 			return true, false
 		}
 		sc.br.Discard(len(head))
 		body, _ := r.Body.(*clientBody)
-		if !sc.serve(&r, body) {
+		if !sc.serve(r, body) {
 			return false, body == nil || body.released
 		}
 	}
@@ -245,9 +246,9 @@ func (sc *h1ServerConn) handOff() {
 
 var methods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"}
 
-// parse parses a request head into r, or returns false when net/http
-// should serve it.
-func (sc *h1ServerConn) parse(head []byte, r *http.Request) bool {
+// parse parses a request head into r, whose URL is u, or returns false
+// when net/http should serve it. r holds nothing but a context.
+func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
 	m, line, ok1 := bytes.Cut(line, []byte(" "))
 	target, proto, ok2 := bytes.Cut(line, []byte(" "))
@@ -342,7 +343,6 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request) bool {
 		return false
 	}
 
-	u := new(url.URL)
 	t := sc.lastTarget
 	if t != string(target) {
 		t = string(target)
@@ -362,11 +362,10 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request) bool {
 	}
 	u.RawQuery, u.ForceQuery = query, hasQuery && query == ""
 
-	*r = http.Request{
-		Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Body: http.NoBody, ContentLength: contentLength, Close: sc.close,
-		Host: host, RemoteAddr: sc.addr, RequestURI: t,
-	}
+	// Field by field: r's context is set already.
+	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = method, u, "HTTP/1.1", 1, 1
+	r.Header, r.Body, r.ContentLength, r.Close = h, http.NoBody, contentLength, sc.close
+	r.Host, r.RemoteAddr, r.RequestURI = host, sc.addr, t
 	if contentLength > 0 {
 		r.Body = &clientBody{sc: sc, remain: contentLength}
 	}
@@ -389,29 +388,27 @@ func plainPath(path string) bool {
 
 // serve runs the handler for req and finishes its response. It reports
 // whether the connection can carry another request.
-func (sc *h1ServerConn) serve(req *http.Request, body *clientBody) (keep bool) {
+func (sc *h1ServerConn) serve(r *http.Request, body *clientBody) (keep bool) {
 	if body != nil {
 		// A body may take long to arrive; the watchdog bounds it, not the
 		// idle deadline.
 		sc.c.SetReadDeadline(time.Time{})
 		sc.deadline = time.Time{}
 	}
-	ctx, cancel := context.WithCancelCause(sc.base)
-	r := req.WithContext(ctx)
 	w := &sc.w
 	w.reset(r.Method == http.MethodHead)
 	sc.wmu.Lock()
-	sc.cancel = cancel
+	sc.serving = true
 	if body == nil && sc.br.Buffered() == 0 && !sc.src.hasStash {
 		sc.armLocked()
 	}
 	sc.wmu.Unlock()
 	ok := sc.run(w, r)
 	sc.wmu.Lock()
-	sc.cancel, sc.call = nil, nil // the request is over: nothing arms the watch now
+	sc.serving, sc.call = false, nil // the request is over: nothing arms the watch now
 	sc.wmu.Unlock()
 	sc.disarm()
-	cancel(nil)
+	sc.r.ctx.cancel()
 	if !ok {
 		return false
 	}
@@ -454,7 +451,7 @@ func (sc *h1ServerConn) armLocked() {
 func (sc *h1ServerConn) bodyRead() {
 	sc.wmu.Lock()
 	defer sc.wmu.Unlock()
-	if sc.cancel != nil && sc.wstate == watchIdle && sc.br.Buffered() == 0 && !sc.src.hasStash {
+	if sc.serving && sc.wstate == watchIdle && sc.br.Buffered() == 0 && !sc.src.hasStash {
 		sc.armLocked()
 	}
 }
@@ -505,8 +502,8 @@ func (sc *h1ServerConn) watch() {
 		sc.src.hasStash = true
 	} else if err != nil && !sc.aborted {
 		sc.gone.Store(true)
-		if sc.cancel != nil {
-			sc.cancel(errClientGone)
+		if sc.serving {
+			sc.r.ctx.cancel()
 		}
 		if sc.call != nil {
 			sc.call.cancelWith(errClientGone)

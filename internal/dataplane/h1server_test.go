@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -361,7 +362,7 @@ func FuzzH1ServerParse(f *testing.F) {
 		head = head[:i+4]
 		sc := &h1ServerConn{addr: "127.0.0.1:1"}
 		got := &http.Request{}
-		if !sc.parse([]byte(head), got) {
+		if !sc.parse([]byte(head), got, &url.URL{}) {
 			return
 		}
 		want, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))

@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -36,6 +35,8 @@ type forwarded struct {
 	reqID    string   // X-Request-Id to send; "" when the client's is kept
 	te       bool     // send "Te: trailers"
 	conn     []string // the client's Connection values: the fields they list are hop-by-hop
+
+	res h1Response // where the transport reads the response
 }
 
 // skip reports whether a field of the client's request is not written
@@ -123,7 +124,7 @@ func direct(r *http.Request) bool {
 
 // proxyH1 sends the request of e through call c to its HTTP/1.1 cluster and
 // copies the response to the client.
-func (p *Plane) proxyH1(e *exchange, c *call, ctx context.Context) {
+func (p *Plane) proxyH1(e *exchange, c *call) {
 	r := e.r
 	fw := &c.fw
 	fw.e = e
@@ -147,20 +148,16 @@ func (p *Plane) proxyH1(e *exchange, c *call, ctx context.Context) {
 	out.Host = e.endpoint
 	setPath(out, e.d.Path)
 	out.RawQuery, out.ForceQuery = r.URL.RawQuery, r.URL.ForceQuery
-	tmpl := http.Request{
-		Method:     r.Method,
-		URL:        out,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     r.Header, // written with fw applied; never changed
-		Host:       e.d.Host,
-	}
+	// Field by field: the call's request has its context set already.
+	outreq := &c.outReq
+	*outreq = c.outTmpl
+	outreq.Method, outreq.URL, outreq.Host = r.Method, out, e.d.Host
+	outreq.Proto, outreq.ProtoMajor, outreq.ProtoMinor = "HTTP/1.1", 1, 1
+	outreq.Header = r.Header // written with fw applied; never changed
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-		tmpl.Body = &countingBody{ReadCloser: noopCloser{r.Body}, in: r.Body, n: &e.bytesRecv}
-		tmpl.ContentLength = r.ContentLength
+		outreq.Body = &countingBody{ReadCloser: noopCloser{r.Body}, in: r.Body, n: &e.bytesRecv}
+		outreq.ContentLength = r.ContentLength
 	}
-	outreq := tmpl.WithContext(ctx)
 	e.upstreamSent = time.Now()
 	res, err := c.roundTrip(outreq)
 	if err != nil {

@@ -239,8 +239,44 @@ type call struct {
 	fw  forwarded
 	out url.URL
 	ctx callContext // the call's context on the direct path
+	// outReq is the request sent on the direct path; it starts as outTmpl,
+	// which has no field but its context, ctx.
+	outReq, outTmpl http.Request
+	body            responseBody // the response's, on the direct path
 	// cancel cancels the call's context off the direct path.
 	cancel context.CancelCauseFunc
+}
+
+// calls recycles the calls that nothing can reach once they are over
+// (reusable), so that a keep-alive request on the direct path allocates
+// neither the call nor its request, response and context.
+var calls = sync.Pool{New: func() any {
+	c := new(call)
+	c.outTmpl = *(&http.Request{}).WithContext(&c.ctx)
+	return c
+}}
+
+func newCall() *call { return calls.Get().(*call) }
+
+// recycle returns a call that reusable approved to the pool.
+func (c *call) recycle() {
+	tmpl := c.outTmpl
+	*c = call{}
+	c.outTmpl = tmpl
+	calls.Put(c)
+}
+
+// reusable reports whether nothing can reach c once it has ended: it took
+// the direct path without a request body (whose reader outlives the call)
+// or a protocol switch, heard of its client through the server loop, and
+// nobody waited on its context.
+func (c *call) reusable(r *http.Request) bool {
+	if c.h1 == nil || c.held != nil || r.ContentLength != 0 || c.ctx.client == nil {
+		return false
+	}
+	c.ctx.mu.Lock()
+	defer c.ctx.mu.Unlock()
+	return c.ctx.done == nil && c.ctx.conn == nil
 }
 
 // noCancel is the cancel func of an attempt that shares its call's context.
@@ -261,7 +297,8 @@ func (p *Plane) forward(e *exchange, n *upstreamNode, port int) {
 		return
 	}
 	cfg := cl.config()
-	c := &call{up: p.up, e: e, cl: cl, eps: eps, policy: defaultRetry}
+	c := newCall()
+	c.up, c.e, c.cl, c.eps, c.policy = p.up, e, cl, eps, defaultRetry
 	timeout, idle := responseTimeout, streamIdleDefault
 	if t := cfg.policy.Timeout; t != nil && t.PerRequestMillis != nil {
 		timeout = time.Duration(*t.PerRequestMillis) * time.Millisecond
@@ -286,10 +323,20 @@ func (p *Plane) forward(e *exchange, n *upstreamNode, port int) {
 		c.h1 = ct.h1
 		c.ctx.init(r.Context(), c)
 		c.wd = newWatchdog(&c.ctx, timeout, idle)
-		defer c.end(r)
-		p.proxyH1(e, c, &c.ctx)
+		returned := false
+		defer func() {
+			c.end(r)
+			if returned && c.reusable(r) {
+				c.recycle()
+			} else {
+				e.kept = true
+			}
+		}()
+		p.proxyH1(e, c)
+		returned = true
 		return
 	}
+	e.kept = true // the ReverseProxy's goroutines may outlive the call
 	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), callKey{}, c))
 	c.cancel = cancel
 	c.wd = newWatchdog(cancelFunc(cancel), timeout, idle)
@@ -446,7 +493,12 @@ func (c *call) roundTrip(req *http.Request) (*http.Response, error) {
 			return res, nil
 		}
 		c.wd.touch()
-		res.Body = &responseBody{ReadCloser: res.Body, c: c, res: res, ep: ep, actx: actx, acancel: acancel, tt: tt, release: release, grpcTrailers: !known}
+		rb := &c.body
+		if c.h1 == nil {
+			rb = new(responseBody)
+		}
+		*rb = responseBody{ReadCloser: res.Body, c: c, res: res, ep: ep, actx: actx, acancel: acancel, tt: tt, release: release, grpcTrailers: !known}
+		res.Body = rb
 		return res, nil
 	}
 }

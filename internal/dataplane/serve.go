@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,9 @@ type exchange struct {
 	flags    string
 	failure  string // why the upstream exchange failed, for the access log
 	reqID    string // generated X-Request-Id when the client sent none
+	// kept is set when something may reach the exchange after serve
+	// returns; it is recycled otherwise.
+	kept bool
 
 	status       int
 	wroteHeader  bool
@@ -91,9 +95,13 @@ func (e *exchange) Flush() {
 // Unwrap gives http.ResponseController (hijacking for upgrades) the real writer.
 func (e *exchange) Unwrap() http.ResponseWriter { return e.w }
 
+// exchanges recycles the exchanges nothing can reach once served.
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
 // serve routes and proxies one request that arrived on gateway port port.
 func (p *Plane) serve(port int, w http.ResponseWriter, r *http.Request) {
-	e := &exchange{w: w, r: r, port: port, start: time.Now(), snap: p.cur.Load()}
+	e := exchanges.Get().(*exchange)
+	e.w, e.r, e.port, e.start, e.snap = w, r, port, time.Now(), p.cur.Load()
 	defer func() {
 		v := recover()
 		if v != nil && e.flags == "" {
@@ -106,6 +114,10 @@ func (p *Plane) serve(port int, w http.ResponseWriter, r *http.Request) {
 		p.record(e)
 		if v != nil {
 			panic(v)
+		}
+		if !e.kept {
+			*e = exchange{}
+			exchanges.Put(e)
 		}
 	}()
 	if e.snap == nil {
