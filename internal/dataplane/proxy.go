@@ -136,7 +136,8 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 		fw.clientIP = ip
 		fw.priorXFF = r.Header["X-Forwarded-For"]
 	}
-	if r.Header.Get("X-Request-Id") == "" {
+	// Map lookups of canonical keys: Header.Get would canonicalise them again.
+	if v := r.Header["X-Request-Id"]; len(v) == 0 || v[0] == "" {
 		e.reqID = newRequestID()
 		fw.reqID = e.reqID
 	}
@@ -158,7 +159,9 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 		outreq.Body = &countingBody{ReadCloser: noopCloser{r.Body}, in: r.Body, n: &e.bytesRecv}
 		outreq.ContentLength = r.ContentLength
 	}
-	e.upstreamSent = time.Now()
+	if e.logged() {
+		e.upstreamSent = time.Now()
+	}
 	res, err := c.roundTrip(outreq)
 	if err != nil {
 		clear(e.Header()) // the fields of a response given up
@@ -181,7 +184,10 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 	}
 	e.WriteHeader(res.StatusCode)
 
-	stream := res.ContentLength == -1 || isEventStream(res.Header.Get("Content-Type"))
+	stream := res.ContentLength == -1
+	if ct := res.Header["Content-Type"]; len(ct) > 0 && isEventStream(ct[0]) {
+		stream = true
+	}
 	if stream {
 		e.Flush()
 	}

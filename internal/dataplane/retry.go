@@ -322,7 +322,7 @@ func (p *Plane) forward(e *exchange, n *upstreamNode, port int) {
 	if ct := cl.tr.Load(); ct.h1 != nil && direct(r) {
 		c.h1 = ct.h1
 		c.ctx.init(r.Context(), c)
-		c.wd = newWatchdog(&c.ctx, timeout, idle)
+		c.wd = newWatchdog(&c.ctx, timeout, idle, e.start, r.ContentLength == 0)
 		returned := false
 		defer func() {
 			c.end(r)
@@ -339,7 +339,7 @@ func (p *Plane) forward(e *exchange, n *upstreamNode, port int) {
 	e.kept = true // the ReverseProxy's goroutines may outlive the call
 	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), callKey{}, c))
 	c.cancel = cancel
-	c.wd = newWatchdog(cancelFunc(cancel), timeout, idle)
+	c.wd = newWatchdog(cancelFunc(cancel), timeout, idle, e.start, r.ContentLength == 0)
 	defer c.end(r)
 	p.up.proxy.ServeHTTP(e, r.WithContext(ctx))
 }

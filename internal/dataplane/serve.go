@@ -62,6 +62,10 @@ type exchange struct {
 
 func (e *exchange) Header() http.Header { return e.w.Header() }
 
+// logged reports whether the exchange goes to an access log, the only
+// reader of its timings other than the elapsed time.
+func (e *exchange) logged() bool { return e.snap != nil && e.snap.log != nil }
+
 func (e *exchange) WriteHeader(code int) {
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
 		e.w.WriteHeader(code) // informational: the real status comes later
@@ -70,7 +74,9 @@ func (e *exchange) WriteHeader(code int) {
 	if !e.wroteHeader {
 		e.wroteHeader = true
 		e.status = code
-		e.firstByte = time.Since(e.start)
+		if e.logged() {
+			e.firstByte = time.Since(e.start)
+		}
 	}
 	e.w.WriteHeader(code)
 }
@@ -230,7 +236,9 @@ func rewriteRequest(pr *httputil.ProxyRequest) {
 	if out.Body != nil {
 		out.Body = &countingBody{ReadCloser: out.Body, in: pr.In.Body, n: &e.bytesRecv}
 	}
-	e.upstreamSent = time.Now()
+	if e.logged() {
+		e.upstreamSent = time.Now()
+	}
 }
 
 // setPath sets an escaped path on u so that it is sent exactly as given.
@@ -247,7 +255,7 @@ func setPath(u *url.URL, escaped string) {
 }
 
 func noteResponse(res *http.Response) error {
-	if e := exchangeOf(res.Request.Context()); e != nil {
+	if e := exchangeOf(res.Request.Context()); e != nil && e.logged() {
 		e.upstreamTime = time.Since(e.upstreamSent)
 	}
 	return nil

@@ -75,15 +75,21 @@ type watchdog struct {
 // watchdog nothing can reach once they are over.
 var watchdogs sync.Pool
 
-func newWatchdog(cancel canceler, timeout, idle time.Duration) *watchdog {
+// newWatchdog starts the watch of a request received at start. armed
+// starts its timeout too, from start, for a request without a body: one
+// timer reset then does for both.
+func newWatchdog(cancel canceler, timeout, idle time.Duration, start time.Time, armed bool) *watchdog {
 	w, _ := watchdogs.Get().(*watchdog)
 	if w == nil {
 		w = &watchdog{}
 	}
-	w.cancel, w.timeout, w.idle, w.base = cancel, timeout, idle, time.Now()
+	w.cancel, w.timeout, w.idle, w.base = cancel, timeout, idle, start
 	w.last.Store(0)
 	w.deadline, w.stopped, w.idleTimer = 0, false, false
-	if idle > 0 {
+	if armed && timeout > 0 {
+		w.deadline = timeout
+	}
+	if idle > 0 || w.deadline != 0 {
 		w.mu.Lock()
 		w.schedule()
 		w.mu.Unlock()
