@@ -17,7 +17,7 @@ import (
 // isGRPC reports whether r is a gRPC call (not gRPC-Web, which browsers
 // send over HTTP/1.1 and which reads errors differently).
 func isGRPC(r *http.Request) bool {
-	ct := r.Header.Get("Content-Type")
+	ct := field(r.Header, "Content-Type")
 	rest, ok := strings.CutPrefix(ct, "application/grpc")
 	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
 }

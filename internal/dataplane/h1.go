@@ -358,6 +358,7 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, hasBody bool
 type h1Response struct {
 	res  http.Response
 	body h1Body
+	hop  hopFields // the hop-by-hop fields of res.Header
 }
 
 // body sets up the body of hr, the response head just read from pc.
@@ -619,7 +620,7 @@ func parseResponseHead(head string, hr *h1Response, into http.Header) error {
 	if err != nil {
 		return err
 	}
-	h, err := parseFields(head[i+2:], into)
+	h, hop, err := parseFields(head[i+2:], into)
 	if err != nil {
 		return err
 	}
@@ -627,7 +628,7 @@ func parseResponseHead(head string, hr *h1Response, into http.Header) error {
 	if minor == 0 {
 		proto = "HTTP/1.0"
 	}
-	*hr = h1Response{res: http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: minor, Header: h}}
+	*hr = h1Response{res: http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: minor, Header: h}, hop: hop}
 	return nil
 }
 
@@ -765,7 +766,7 @@ func (b *h1Body) readTrailer() error {
 	if len(block) == 0 {
 		return nil
 	}
-	t, err := parseFields(string(block), b.res.Trailer)
+	t, _, err := parseFields(string(block), b.res.Trailer)
 	if err != nil {
 		return err
 	}

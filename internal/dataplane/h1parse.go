@@ -105,15 +105,42 @@ func parseStatusLine(line string) (code, minor int, status string, err error) {
 	return code, minor, line[9:], nil
 }
 
+// field is h.Get(key) for a key in canonical form: a map lookup that
+// does not canonicalise the key again.
+func field(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// hopByHop lists the fields that concern one connection and are never
+// forwarded (RFC 9110 §7.6.1), besides those Connection names.
+var hopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// hopFields is a set of hopByHop's fields, by index.
+type hopFields uint16
+
+func hopFieldOf(key string) hopFields {
+	for i, k := range hopByHop {
+		if key == k {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
 // parseFields parses header (or trailer) field lines, each ending in CRLF,
-// into h, which is created when nil. Values are substrings of block.
-func parseFields(block string, h http.Header) (http.Header, error) {
+// into h, which is created when nil, and says which hop-by-hop fields it
+// has. Values are substrings of block.
+func parseFields(block string, h http.Header) (http.Header, hopFields, error) {
 	if block == "" {
 		if h == nil {
 			h = http.Header{}
 		}
-		return h, nil
+		return h, 0, nil
 	}
+	var hop hopFields
 	n := strings.Count(block, "\n")
 	if h == nil {
 		h = make(http.Header, n)
@@ -128,17 +155,18 @@ func parseFields(block string, h http.Header) (http.Header, error) {
 		block = block[i+1:]
 		key, v, err := parseFieldLine(line)
 		if err != nil {
-			return h, err
+			return h, hop, err
 		}
 		if cur, ok := h[key]; ok {
 			h[key] = append(cur, v)
 			continue
 		}
+		hop |= hopFieldOf(key)
 		vals[0] = v
 		h[key] = vals[:1:1]
 		vals = vals[1:]
 	}
-	return h, nil
+	return h, hop, nil
 }
 
 // parseFieldLine parses one field line, without its CRLF, into its
@@ -153,10 +181,21 @@ func parseFieldLine(line string) (key, value string, err error) {
 		return "", "", errBadFieldName
 	}
 	name := line[:colon]
+	// Names mostly come canonical: seeing that while checking them
+	// spares canonicalising them.
+	canonical, upper := true, true
 	for j := 0; j < len(name); j++ {
-		if !isTokenByte(name[j]) {
+		c := name[j]
+		if !isTokenByte(c) {
 			return "", "", errBadFieldName
 		}
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			canonical = false
+		}
+		upper = c == '-'
+	}
+	if !canonical {
+		name = http.CanonicalHeaderKey(name)
 	}
 	v := trimOWS(line[colon+1:])
 	for j := 0; j < len(v); j++ {
@@ -164,7 +203,7 @@ func parseFieldLine(line string) (key, value string, err error) {
 			return "", "", errBadFieldValue
 		}
 	}
-	return http.CanonicalHeaderKey(name), v, nil
+	return name, v, nil
 }
 
 func trimOWS(s string) string {

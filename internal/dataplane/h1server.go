@@ -674,11 +674,22 @@ func (w *h1Writer) writeFields() {
 	}
 }
 
+// hasLineBreak is strings.ContainsAny(v, "\r\n"), at less cost for the
+// short values of header fields.
+func hasLineBreak(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '\r' || c == '\n' {
+			return true
+		}
+	}
+	return false
+}
+
 // writeField writes a field line for each of vv, a line break in a value
 // becoming a space, as net/http writes them.
 func writeField(bw *bufio.Writer, k string, vv []string) {
 	for _, v := range vv {
-		if strings.ContainsAny(v, "\r\n") {
+		if hasLineBreak(v) {
 			v = headerNewlines.Replace(v)
 		}
 		bw.WriteString(k)

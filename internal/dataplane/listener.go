@@ -108,7 +108,7 @@ func portConfigOf(snap *snapshot, port int) *portConfig {
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.ProtoMajor == 1 && strings.EqualFold(r.Header.Get("Upgrade"), "h2c") && r.TLS == nil &&
+	if r.ProtoMajor == 1 && strings.EqualFold(field(r.Header, "Upgrade"), "h2c") && r.TLS == nil &&
 		s.config().h2Upgrade() && s.upgradeH2C(w, r) {
 		return
 	}
@@ -119,7 +119,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // limitUpgrade removes the Upgrade header of a request that may not
 // upgrade: only WebSocket on http listeners passes through.
 func (p *Plane) limitUpgrade(port int, r *http.Request) {
-	up := r.Header.Get("Upgrade")
+	up := field(r.Header, "Upgrade")
 	if up == "" || (strings.EqualFold(up, "websocket") && portConfigOf(p.cur.Load(), port).protocol == "http") {
 		return
 	}
@@ -137,7 +137,7 @@ func (s *server) upgradeH2C(w http.ResponseWriter, r *http.Request) bool {
 	vals := r.Header.Values("Http2-Settings")
 	conn := r.Header["Connection"]
 	if len(vals) != 1 || !httpguts.HeaderValuesContainsToken(conn, "Upgrade") ||
-		!httpguts.HeaderValuesContainsToken(conn, "HTTP2-Settings") || r.Header.Get("Expect") != "" {
+		!httpguts.HeaderValuesContainsToken(conn, "HTTP2-Settings") || field(r.Header, "Expect") != "" {
 		return false
 	}
 	settings, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(vals[0], "="))

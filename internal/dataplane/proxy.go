@@ -136,8 +136,7 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 		fw.clientIP = ip
 		fw.priorXFF = r.Header["X-Forwarded-For"]
 	}
-	// Map lookups of canonical keys: Header.Get would canonicalise them again.
-	if v := r.Header["X-Request-Id"]; len(v) == 0 || v[0] == "" {
+	if field(r.Header, "X-Request-Id") == "" {
 		e.reqID = newRequestID()
 		fw.reqID = e.reqID
 	}
@@ -173,7 +172,7 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 	// The transport parsed the response's fields into the client's
 	// response header (h1.go, readResponse): res.Header is dst.
 	dst := e.Header()
-	dropHopByHop(dst)
+	dropHopByHop(dst, c.fw.res.hop)
 	announced := len(res.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)
@@ -184,10 +183,7 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 	}
 	e.WriteHeader(res.StatusCode)
 
-	stream := res.ContentLength == -1
-	if ct := res.Header["Content-Type"]; len(ct) > 0 && isEventStream(ct[0]) {
-		stream = true
-	}
+	stream := res.ContentLength == -1 || isEventStream(field(res.Header, "Content-Type"))
 	if stream {
 		e.Flush()
 	}
@@ -246,8 +242,12 @@ func isEventStream(ct string) bool {
 	return strings.EqualFold(strings.TrimSpace(base), "text/event-stream")
 }
 
-// dropHopByHop removes a response's hop-by-hop fields.
-func dropHopByHop(h http.Header) {
+// dropHopByHop removes a response's hop-by-hop fields; present are those
+// of hopByHop it has.
+func dropHopByHop(h http.Header, present hopFields) {
+	if present == 0 {
+		return
+	}
 	for _, f := range h["Connection"] {
 		for sf := range strings.SplitSeq(f, ",") {
 			// "keep-alive" and "close", the usual ones, cost no
@@ -258,11 +258,8 @@ func dropHopByHop(h http.Header) {
 			}
 		}
 	}
-	// One pass over the few fields a response has costs less than
-	// deleting each hop-by-hop name.
-	for k := range h {
-		switch k {
-		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+	for i, k := range hopByHop {
+		if present&(1<<i) != 0 {
 			delete(h, k)
 		}
 	}

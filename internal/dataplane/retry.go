@@ -121,7 +121,7 @@ const (
 func classify(res *http.Response, err error, ctx, actx context.Context) outcome {
 	if err == nil {
 		o := outcome{kind: outResponse, status: res.StatusCode, grpc: -1}
-		if g := res.Header.Get("Grpc-Status"); g != "" {
+		if g := field(res.Header, "Grpc-Status"); g != "" {
 			if n, err := strconv.Atoi(g); err == nil {
 				o.grpc = n
 			}
@@ -209,7 +209,7 @@ func (o outcome) failed(res *http.Response) (failed, known bool) {
 		if o.grpc >= 0 {
 			return grpcServerError(o.grpc), true
 		}
-		if strings.HasPrefix(res.Header.Get("Content-Type"), "application/grpc") {
+		if strings.HasPrefix(field(res.Header, "Content-Type"), "application/grpc") {
 			return false, false
 		}
 		return false, true
@@ -557,7 +557,7 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	case err == io.EOF:
 		if b.grpcTrailers {
 			b.grpcTrailers = false
-			if s, convErr := strconv.Atoi(b.res.Trailer.Get("Grpc-Status")); convErr == nil {
+			if s, convErr := strconv.Atoi(field(b.res.Trailer, "Grpc-Status")); convErr == nil {
 				b.c.cl.report(b.ep, b.c.eps, grpcServerError(s))
 			}
 		}

@@ -229,7 +229,7 @@ func rewriteRequest(pr *httputil.ProxyRequest) {
 	out.Host = e.d.Host
 	out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 	pr.SetXForwarded()
-	if out.Header.Get("X-Request-Id") == "" {
+	if field(out.Header, "X-Request-Id") == "" {
 		e.reqID = newRequestID()
 		out.Header.Set("X-Request-Id", e.reqID)
 	}
