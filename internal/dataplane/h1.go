@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -68,6 +69,7 @@ type h1Conn struct {
 	writeErr   error         // of sending the body, valid once wrote is closed
 	srcErr     bool          // writeErr came from reading the body, not from the connection
 	head       []byte        // scratch for reading heads
+	fields     fieldCache
 }
 
 func newH1Transport(dial func(context.Context, string, string) (net.Conn, error), idle time.Duration, fallback *http.Transport) *h1Transport {
@@ -581,7 +583,7 @@ func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwa
 		} else {
 			hr = new(h1Response)
 		}
-		if err := parseResponseHead(string(head), hr, into); err != nil {
+		if err := parseResponseHead(head, hr, into, &pc.fields); err != nil {
 			return nil, err
 		}
 		res := &hr.res
@@ -613,14 +615,17 @@ func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwa
 }
 
 // parseResponseHead parses a head read by readHead into hr, its fields
-// into into when that is not nil.
-func parseResponseHead(head string, hr *h1Response, into http.Header) error {
-	i := indexCRLF(head)
-	code, minor, status, err := parseStatusLine(head[:i])
+// into into when that is not nil; fc is the connection's field cache.
+func parseResponseHead(head []byte, hr *h1Response, into http.Header, fc *fieldCache) error {
+	i := bytes.Index(head, []byte("\r\n"))
+	if i < 0 {
+		i = len(head)
+	}
+	code, minor, status, err := parseStatusLine(fc.statusLine(head[:i]))
 	if err != nil {
 		return err
 	}
-	h, hop, err := parseFields(head[i+2:], into)
+	h, hop, err := parseFields(head[min(i+2, len(head)):], into, fc)
 	if err != nil {
 		return err
 	}
@@ -630,15 +635,6 @@ func parseResponseHead(head string, hr *h1Response, into http.Header) error {
 	}
 	*hr = h1Response{res: http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: minor, Header: h}, hop: hop}
 	return nil
-}
-
-func indexCRLF(s string) int {
-	for i := 0; i+1 < len(s); i++ {
-		if s[i] == '\r' && s[i+1] == '\n' {
-			return i
-		}
-	}
-	return len(s)
 }
 
 // headerHasToken reports whether a comma-separated list header has token.
@@ -766,7 +762,7 @@ func (b *h1Body) readTrailer() error {
 	if len(block) == 0 {
 		return nil
 	}
-	t, _, err := parseFields(string(block), b.res.Trailer)
+	t, _, err := parseFields(block, b.res.Trailer, &pc.fields)
 	if err != nil {
 		return err
 	}

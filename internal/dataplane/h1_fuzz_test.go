@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -34,7 +35,8 @@ func FuzzH1Response(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, _ := http.NewRequest(http.MethodGet, "http://example.com/", nil)
-		res, body, err := parseResponseBytes(req, data)
+		pc := newTestConn()
+		res, body, err := parseResponseBytes(req, data, pc)
 		if err != nil {
 			return
 		}
@@ -49,13 +51,26 @@ func FuzzH1Response(f *testing.F) {
 		if want.StatusCode != res.StatusCode || !bytes.Equal(body, wantBody) {
 			t.Fatalf("read %d %q, net/http %d %q, from %q", res.StatusCode, body, want.StatusCode, wantBody, data)
 		}
+		if !reflect.DeepEqual(res.Header, want.Header) {
+			t.Fatalf("header %q, net/http's %q, from %q", res.Header, want.Header, data)
+		}
+		// The same response again on the same connection: its field
+		// lines now come from the connection's cache.
+		again, _, err := parseResponseBytes(req, data, pc)
+		if err != nil || !reflect.DeepEqual(again.Header, want.Header) || again.StatusCode != want.StatusCode {
+			t.Fatalf("read again: %v, header %q, net/http's %q, from %q", err, again.Header, want.Header, data)
+		}
 	})
 }
 
-// parseResponseBytes reads the response to req from data as the transport does.
-func parseResponseBytes(req *http.Request, data []byte) (*http.Response, []byte, error) {
-	tr := newH1Transport(nil, 0, &http.Transport{})
-	pc := &h1Conn{t: tr, c: nopConn{}, br: bufio.NewReaderSize(bytes.NewReader(data), 4096)}
+func newTestConn() *h1Conn {
+	return &h1Conn{t: newH1Transport(nil, 0, &http.Transport{}), c: nopConn{}}
+}
+
+// parseResponseBytes reads the response to req from data on pc as the
+// transport does.
+func parseResponseBytes(req *http.Request, data []byte, pc *h1Conn) (*http.Response, []byte, error) {
+	pc.br = bufio.NewReaderSize(bytes.NewReader(data), 4096)
 	hr, err := pc.readResponse(context.Background(), req, nil)
 	if err != nil {
 		return nil, nil, err

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -130,41 +131,85 @@ func hopFieldOf(key string) hopFields {
 	return 0
 }
 
+// fieldCache remembers the field lines of a connection's earlier messages,
+// parsed: an upstream's responses repeat most of theirs (Server,
+// Content-Type, Content-Length, Connection, Date within a second), and
+// those are neither checked nor copied again. The value slices it hands
+// out are shared by every header they go into: nothing changes a header's
+// values in place, and a repeated field's append copies out of them.
+type fieldCache struct {
+	lines  map[string]cachedField
+	status string // the last status line
+}
+
+type cachedField struct {
+	key string
+	val []string // one value, capacity one
+	hop hopFields
+}
+
+// maxCachedFields bounds the lines a connection remembers. Date lines are
+// new every second, so a full cache starts again rather than keeping the
+// lines it saw first.
+const maxCachedFields = 32
+
+// field parses a field line; fc may be nil.
+func (fc *fieldCache) field(line []byte) (cachedField, error) {
+	if fc != nil {
+		if f, ok := fc.lines[string(line)]; ok {
+			return f, nil
+		}
+	}
+	s := string(line)
+	key, v, err := parseFieldLine(s)
+	if err != nil {
+		return cachedField{}, err
+	}
+	f := cachedField{key: key, val: []string{v}, hop: hopFieldOf(key)}
+	if fc != nil {
+		if fc.lines == nil {
+			fc.lines = make(map[string]cachedField)
+		} else if len(fc.lines) >= maxCachedFields {
+			clear(fc.lines)
+		}
+		fc.lines[s] = f
+	}
+	return f, nil
+}
+
+// statusLine is line as a string, the previous one's when it repeats.
+func (fc *fieldCache) statusLine(line []byte) string {
+	if fc == nil {
+		return string(line)
+	}
+	if fc.status != string(line) {
+		fc.status = string(line)
+	}
+	return fc.status
+}
+
 // parseFields parses header (or trailer) field lines, each ending in CRLF,
 // into h, which is created when nil, and says which hop-by-hop fields it
-// has. Values are substrings of block.
-func parseFields(block string, h http.Header) (http.Header, hopFields, error) {
-	if block == "" {
-		if h == nil {
-			h = http.Header{}
-		}
-		return h, 0, nil
+// has. fc, when not nil, is the connection's cache.
+func parseFields(block []byte, h http.Header, fc *fieldCache) (http.Header, hopFields, error) {
+	if h == nil {
+		h = make(http.Header, bytes.Count(block, []byte("\n")))
 	}
 	var hop hopFields
-	n := strings.Count(block, "\n")
-	if h == nil {
-		h = make(http.Header, n)
-	}
-	// One backing array for every value, as textproto does: a field's
-	// first value gets a slice of capacity one, so a repeated field's
-	// append copies out instead of overwriting the next field's value.
-	vals := make([]string, n)
-	for block != "" {
-		i := strings.IndexByte(block, '\n') // present: every line ends in CRLF
+	for len(block) > 0 {
+		i := bytes.IndexByte(block, '\n') // present: every line ends in CRLF
 		line := block[:i-1]
 		block = block[i+1:]
-		key, v, err := parseFieldLine(line)
+		f, err := fc.field(line)
 		if err != nil {
 			return h, hop, err
 		}
-		if cur, ok := h[key]; ok {
-			h[key] = append(cur, v)
+		if cur, ok := h[f.key]; ok {
+			h[f.key] = append(cur, f.val[0])
 			continue
 		}
-		hop |= hopFieldOf(key)
-		vals[0] = v
-		h[key] = vals[:1:1]
-		vals = vals[1:]
+		hop |= f.hop
+		h[f.key] = f.val
 	}
 	return h, hop, nil
 }
