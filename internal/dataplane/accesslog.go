@@ -525,7 +525,7 @@ func (e *exchange) requestHeader(name string) (string, bool) {
 		if v := r.Header.Get(name); v != "" {
 			return v, true
 		}
-		return e.reqID, e.reqID != ""
+		return e.reqID.String(), e.reqID.set
 	}
 	vals := r.Header.Values(name)
 	if len(vals) == 0 {

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -32,7 +33,7 @@ type forwarded struct {
 	priorXFF []string // the client's X-Forwarded-For values
 	clientIP string   // "" when the remote address has none: no X-Forwarded-For
 	proto    string   // X-Forwarded-Proto
-	reqID    string   // X-Request-Id to send; "" when the client's is kept
+	reqID    []byte   // X-Request-Id to send; nil when the client's is kept
 	te       bool     // send "Te: trailers"
 	conn     []string // the client's Connection values: the fields they list are hop-by-hop
 
@@ -49,7 +50,7 @@ func (fw *forwarded) skip(k string) bool {
 		"Host", "Content-Length":
 		return true
 	case "X-Request-Id":
-		return fw.reqID != ""
+		return fw.reqID != nil
 	}
 	for _, v := range fw.conn {
 		if listsToken(v, k) {
@@ -73,9 +74,7 @@ func listsToken(v, token string) bool {
 
 // writeFields writes the gateway's forwarding fields; host is the one the
 // client asked for.
-func (fw *forwarded) writeFields(w interface {
-	WriteString(string) (int, error)
-}, host string) error {
+func (fw *forwarded) writeFields(w *bufio.Writer, host string) error {
 	if !httpguts.ValidHostHeader(host) {
 		return errInvalidRequest{"dataplane: invalid Host"}
 	}
@@ -98,9 +97,9 @@ func (fw *forwarded) writeFields(w interface {
 	w.WriteString("\r\nX-Forwarded-Proto: ")
 	w.WriteString(fw.proto)
 	w.WriteString("\r\n")
-	if fw.reqID != "" {
+	if fw.reqID != nil {
 		w.WriteString("X-Request-Id: ")
-		w.WriteString(fw.reqID)
+		w.Write(fw.reqID)
 		w.WriteString("\r\n")
 	}
 	if fw.te {
@@ -137,8 +136,8 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 		fw.priorXFF = r.Header["X-Forwarded-For"]
 	}
 	if field(r.Header, "X-Request-Id") == "" {
-		e.reqID = newRequestID()
-		fw.reqID = e.reqID
+		e.reqID.generate()
+		fw.reqID = e.reqID.b[:]
 	}
 	fw.te = httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers")
 	fw.conn = r.Header["Connection"]

@@ -45,8 +45,8 @@ type exchange struct {
 	node     string // virtual node picked
 	endpoint string // "IP:PORT" sent to
 	flags    string
-	failure  string // why the upstream exchange failed, for the access log
-	reqID    string // generated X-Request-Id when the client sent none
+	failure  string    // why the upstream exchange failed, for the access log
+	reqID    requestID // generated X-Request-Id when the client sent none
 	// kept is set when something may reach the exchange after serve
 	// returns; it is recycled otherwise.
 	kept bool
@@ -230,8 +230,8 @@ func rewriteRequest(pr *httputil.ProxyRequest) {
 	out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 	pr.SetXForwarded()
 	if field(out.Header, "X-Request-Id") == "" {
-		e.reqID = newRequestID()
-		out.Header.Set("X-Request-Id", e.reqID)
+		e.reqID.generate()
+		out.Header.Set("X-Request-Id", e.reqID.String())
 	}
 	if out.Body != nil {
 		out.Body = &countingBody{ReadCloser: out.Body, in: pr.In.Body, n: &e.bytesRecv}
@@ -293,27 +293,41 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// newRequestID is a random UUID (version 4), as Envoy generates for
-// x-request-id. It identifies a request in logs and traces and guards
-// nothing, so the runtime's fast generator will do.
-func newRequestID() string {
+// requestID is a generated X-Request-Id: a random UUID (version 4), as
+// Envoy generates. It identifies a request in logs and traces and guards
+// nothing, so the runtime's fast generator will do. It is kept as bytes:
+// the direct path writes it upstream as they are, and only an access log
+// makes a string of it.
+type requestID struct {
+	b   [36]byte
+	set bool
+}
+
+func (id *requestID) generate() {
 	const hexDigits = "0123456789abcdef"
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
 	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
 	j := 0
 	for i, c := range b {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
-			s[j] = '-'
+			id.b[j] = '-'
 			j++
 		}
-		s[j], s[j+1] = hexDigits[c>>4], hexDigits[c&0xf]
+		id.b[j], id.b[j+1] = hexDigits[c>>4], hexDigits[c&0xf]
 		j += 2
 	}
-	return string(s[:])
+	id.set = true
+}
+
+// String is the ID, "" when none was generated.
+func (id *requestID) String() string {
+	if !id.set {
+		return ""
+	}
+	return string(id.b[:])
 }
 
 // countingBody is the body sent upstream: the proxy's copy of the client's

@@ -91,7 +91,9 @@ func newWatchdog(cancel canceler, timeout, idle time.Duration, start time.Time, 
 	}
 	if idle > 0 || w.deadline != 0 {
 		w.mu.Lock()
-		w.schedule()
+		// start was just taken: the time since is the routing's few
+		// microseconds, by which the timer may fire late.
+		w.scheduleAt(0)
 		w.mu.Unlock()
 	}
 	return w
@@ -120,8 +122,10 @@ func (w *watchdog) arm() {
 
 // schedule sets the timer to the earlier of the deadline and the idle
 // limit; w.mu is held.
-func (w *watchdog) schedule() {
-	now := time.Since(w.base)
+func (w *watchdog) schedule() { w.scheduleAt(time.Since(w.base)) }
+
+// scheduleAt is schedule at now, the time since base.
+func (w *watchdog) scheduleAt(now time.Duration) {
 	next := time.Duration(-1)
 	if w.deadline != 0 {
 		next = w.deadline - now
