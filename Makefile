@@ -9,8 +9,9 @@ all: build
 build:
 	$(GO) build -o bin/meshgate ./cmd/meshgate
 
-# test: lint, then every test with the race detector. It installs what it
-# needs itself (Go modules through the module proxy).
+# test: lint, then every test with the race detector, and the allocation
+# tests that need it off. It installs what it needs itself (Go modules
+# through the module proxy).
 test: lint unit
 
 lint:
@@ -24,6 +25,7 @@ lint:
 # (about 11 minutes the first time; KUBEBUILDER_ASSETS overrides it).
 unit: deps
 	KUBEBUILDER_ASSETS="$${KUBEBUILDER_ASSETS:-$$(hack/k8s-bins/build.sh)}" $(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'Allocations$$' ./internal/dataplane
 
 # deps installs the Debian packages the tests use (hack/debian-deps.sh).
 deps:

@@ -101,7 +101,7 @@ var rawBody = strings.Repeat("x", 63) + "\n"
 
 // startRawBackend answers every request on a connection with 200 and
 // rawBody, reading only the request's head (no bodies).
-func startRawBackend(b *testing.B) *backend {
+func startRawBackend(b testing.TB) *backend {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
