@@ -88,9 +88,15 @@ type h1ServerConn struct {
 	close      bool // the client asked to close after the response in progress
 
 	// The client watch (see the top of the file).
-	wmu          sync.Mutex
-	wcond        sync.Cond
-	wstate       int // watchIdle, watchArmed, watchReading
+	wmu    sync.Mutex
+	wcond  sync.Cond
+	wstate int // watchIdle, watchArmed, watchReading
+	// The timer is left running when a request ends, and a request that
+	// starts while it runs waits for it: a busy connection resets it
+	// about once per watchDelay rather than once per request.
+	timerPending bool   // the timer will call watch
+	timedReq     uint64 // the request the running timer was started for
+	reqs         uint64 // requests begun on the connection
 	aborted      bool
 	deadlineLost bool // the watch cleared the read deadline
 	gone         atomic.Bool
@@ -399,6 +405,7 @@ func (sc *h1ServerConn) serve(r *http.Request, body *clientBody) (keep bool) {
 	w.reset(r.Method == http.MethodHead)
 	sc.wmu.Lock()
 	sc.serving = true
+	sc.reqs++
 	if body == nil && sc.br.Buffered() == 0 && !sc.src.hasStash {
 		sc.armLocked()
 	}
@@ -435,10 +442,14 @@ func (sc *h1ServerConn) run(w *h1Writer, r *http.Request) (ok bool) {
 	return true
 }
 
-// armLocked starts the client watch's clock for the request in progress.
-// wmu is held.
+// armLocked starts the client watch's clock for the request in progress,
+// or leaves it to the timer already running. wmu is held.
 func (sc *h1ServerConn) armLocked() {
 	sc.wstate = watchArmed
+	if sc.timerPending {
+		return
+	}
+	sc.timerPending, sc.timedReq = true, sc.reqs
 	if sc.timer == nil {
 		sc.timer = time.AfterFunc(watchDelay, sc.watch)
 	} else {
@@ -462,8 +473,7 @@ func (sc *h1ServerConn) disarm() {
 	defer sc.wmu.Unlock()
 	switch sc.wstate {
 	case watchArmed:
-		sc.wstate = watchIdle
-		sc.timer.Stop()
+		sc.wstate = watchIdle // the timer, left running, will find it so
 	case watchReading:
 		sc.aborted = true
 		sc.c.SetReadDeadline(aLongTimeAgo)
@@ -480,10 +490,18 @@ func (sc *h1ServerConn) disarm() {
 
 // watch reads from a client whose request has lasted watchDelay: an error
 // means it left, and the request is cancelled; a byte is the start of its
-// next request, kept for the parser.
+// next request, kept for the parser. A request that began after the timer
+// was started gets its own watchDelay first.
 func (sc *h1ServerConn) watch() {
 	sc.wmu.Lock()
+	sc.timerPending = false
 	if sc.wstate != watchArmed {
+		sc.wmu.Unlock()
+		return
+	}
+	if sc.timedReq != sc.reqs {
+		sc.timerPending, sc.timedReq = true, sc.reqs
+		sc.timer.Reset(watchDelay)
 		sc.wmu.Unlock()
 		return
 	}

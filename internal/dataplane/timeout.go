@@ -63,6 +63,8 @@ type watchdog struct {
 	base    time.Time
 	last    atomic.Int64 // last activity, nanoseconds since base
 
+	armedAtStart bool // newWatchdog armed it: arm has nothing to do
+
 	mu       sync.Mutex
 	timer    *time.Timer
 	deadline time.Duration // since base; 0 until armed
@@ -86,7 +88,8 @@ func newWatchdog(cancel canceler, timeout, idle time.Duration, start time.Time, 
 	w.cancel, w.timeout, w.idle, w.base = cancel, timeout, idle, start
 	w.last.Store(0)
 	w.deadline, w.stopped, w.idleTimer = 0, false, false
-	if armed && timeout > 0 {
+	w.armedAtStart = armed && timeout > 0
+	if w.armedAtStart {
 		w.deadline = timeout
 	}
 	if idle > 0 || w.deadline != 0 {
@@ -108,7 +111,7 @@ func (w *watchdog) touch() {
 
 // arm starts the request timeout; later calls do nothing.
 func (w *watchdog) arm() {
-	if w.timeout <= 0 {
+	if w.timeout <= 0 || w.armedAtStart {
 		return
 	}
 	w.mu.Lock()
