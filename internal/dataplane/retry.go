@@ -325,8 +325,10 @@ func (p *Plane) forward(e *exchange, n *upstreamNode, port int) {
 		c.wd = newWatchdog(&c.ctx, timeout, idle, e.start, r.ContentLength == 0)
 		returned := false
 		defer func() {
-			c.end(r)
-			if returned && c.reusable(r) {
+			// A watchdog that fired may still be about to cancel
+			// c.ctx: then c is not reused.
+			quiet := c.end(r)
+			if returned && quiet && c.reusable(r) {
 				c.recycle()
 			} else {
 				e.kept = true
@@ -344,8 +346,10 @@ func (p *Plane) forward(e *exchange, n *upstreamNode, port int) {
 	p.up.proxy.ServeHTTP(e, r.WithContext(ctx))
 }
 
-// end releases what the call holds once its response is over.
-func (c *call) end(r *http.Request) {
+// end releases what the call holds once its response is over. It reports
+// whether the watchdog was recycled, which means it will not cancel the
+// call's context late.
+func (c *call) end(r *http.Request) (quiet bool) {
 	c.wd.stop()
 	if c.held != nil {
 		c.held()
@@ -353,13 +357,14 @@ func (c *call) end(r *http.Request) {
 		// Without a request body (whose reader touches the watchdog)
 		// or an upgraded connection, nothing outlives the call that
 		// could reach its watchdog.
-		c.wd.recycle()
+		quiet = c.wd.recycle()
 	}
 	if c.cancel != nil {
 		c.cancel(nil)
 	} else {
 		c.ctx.end()
 	}
+	return quiet
 }
 
 // cause is why the call, else its attempt actx, was cancelled.

@@ -183,8 +183,10 @@ func (w *watchdog) stop() {
 }
 
 // recycle makes a stopped watchdog available to another call, unless its
-// timer may still fire; nothing may use w afterwards.
-func (w *watchdog) recycle() {
+// timer may still fire; nothing may use w afterwards. It reports whether w
+// was recycled: if not, its timer fired or may fire, and may yet cancel
+// what it was given.
+func (w *watchdog) recycle() bool {
 	w.mu.Lock()
 	ok := w.stopped && (w.timer == nil || !w.idleTimer)
 	w.cancel = nil
@@ -192,6 +194,7 @@ func (w *watchdog) recycle() {
 	if ok {
 		watchdogs.Put(w)
 	}
+	return ok
 }
 
 // tryTimer bounds one attempt; it starts when the attempt's request has
