@@ -22,9 +22,10 @@ import (
 // It serves the requests a reverse proxy sees most (HTTP/1.1, origin-form
 // target, no body or a Content-Length body) with what net/http's server
 // spends per request left out: no goroutine and no read syscall per request
-// to watch the client, no per-request context tree, header keys and values
-// reused from the connection's previous request when they repeat, and the
-// response head and body written in one system call.
+// to watch the client, no per-request context tree (the request, its URL
+// and its context are the connection's, h1request.go), header keys and
+// values reused from the connection's previous request when they repeat,
+// and the response head and body written in one system call.
 //
 // Anything else goes to net/http's server, which then owns the connection
 // for the rest of its life (handoff): HTTP/1.0, the HTTP/2 preface, an
@@ -36,10 +37,12 @@ import (
 //
 // A client that leaves while its request is being proxied is noticed as
 // net/http notices it, by reading from the connection, but only once the
-// request has lasted watchDelay: most requests end sooner, and for them
-// the watch costs one timer reset. A request with a body is watched once
-// its body was read to the end (before that, a client leaving shows as the
-// body failing).
+// request has lasted watchDelay (up to twice that when its connection's
+// timer was already running for an earlier request): most requests end
+// sooner, and the timer, left running between requests, is reset about
+// once per watchDelay on a busy connection. A request with a body is
+// watched once its body was read to the end (before that, a client leaving
+// shows as the body failing).
 
 const (
 	h1ReadBuffer   = 8 << 10 // the largest head served here; larger ones are handed off
