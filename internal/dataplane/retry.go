@@ -350,14 +350,16 @@ func (p *Plane) forward(e *exchange, n *upstreamNode, port int) {
 // whether the watchdog was recycled, which means it will not cancel the
 // call's context late.
 func (c *call) end(r *http.Request) (quiet bool) {
-	c.wd.stop()
-	if c.held != nil {
-		c.held()
-	} else if r.ContentLength == 0 {
+	if c.held == nil && r.ContentLength == 0 {
 		// Without a request body (whose reader touches the watchdog)
 		// or an upgraded connection, nothing outlives the call that
 		// could reach its watchdog.
 		quiet = c.wd.recycle()
+	} else {
+		c.wd.stop()
+		if c.held != nil {
+			c.held()
+		}
 	}
 	if c.cancel != nil {
 		c.cancel(nil)

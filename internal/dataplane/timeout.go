@@ -56,6 +56,13 @@ func (e *localError) Error() string { return e.msg }
 
 // watchdog enforces a request's timeout and stream idle timeout with one
 // timer, and cancels the request's upstream context with the cause.
+//
+// Watchdogs are pooled, and a stopped one leaves its timer running: the
+// next call that gets it resets the timer only when it would fire too late
+// for it. A request lasts microseconds and a timeout seconds, so a busy
+// watchdog resets its timer about once per timeout, not once per request;
+// a timer that fires for a call that is not due yet (or for none) sets
+// itself for the call in progress, or stops.
 type watchdog struct {
 	cancel  canceler
 	timeout time.Duration // 0: none
@@ -69,8 +76,9 @@ type watchdog struct {
 	timer    *time.Timer
 	deadline time.Duration // since base; 0 until armed
 	stopped  bool
-	// idleTimer is false once stop has made sure the timer will not fire.
-	idleTimer bool
+	pending  bool      // the timer will fire, at fireAt at the latest
+	fireAt   time.Time // when pending
+	fired    bool      // the timer cancelled the call: w is not reused
 }
 
 // watchdogs recycles the watchdogs, and their timers, of calls whose
@@ -78,28 +86,33 @@ type watchdog struct {
 var watchdogs sync.Pool
 
 // newWatchdog starts the watch of a request received at start. armed
-// starts its timeout too, from start, for a request without a body: one
-// timer reset then does for both.
+// starts its timeout too, from start, for a request without a body.
 func newWatchdog(cancel canceler, timeout, idle time.Duration, start time.Time, armed bool) *watchdog {
 	w, _ := watchdogs.Get().(*watchdog)
 	if w == nil {
 		w = &watchdog{}
 	}
-	w.cancel, w.timeout, w.idle, w.base = cancel, timeout, idle, start
+	w.start(cancel, timeout, idle, start, armed)
+	return w
+}
+
+// start readies w, new or released, for a call.
+func (w *watchdog) start(cancel canceler, timeout, idle time.Duration, start time.Time, armed bool) {
 	w.last.Store(0)
-	w.deadline, w.stopped, w.idleTimer = 0, false, false
+	// Under the lock: the timer of w's previous call may be firing.
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cancel, w.timeout, w.idle, w.base = cancel, timeout, idle, start
+	w.deadline, w.stopped, w.fired = 0, false, false
 	w.armedAtStart = armed && timeout > 0
 	if w.armedAtStart {
 		w.deadline = timeout
 	}
 	if idle > 0 || w.deadline != 0 {
-		w.mu.Lock()
 		// start was just taken: the time since is the routing's few
 		// microseconds, by which the timer may fire late.
 		w.scheduleAt(0)
-		w.mu.Unlock()
 	}
-	return w
 }
 
 // touch records activity on the stream.
@@ -123,8 +136,8 @@ func (w *watchdog) arm() {
 	w.schedule()
 }
 
-// schedule sets the timer to the earlier of the deadline and the idle
-// limit; w.mu is held.
+// schedule makes the timer fire by the earlier of the deadline and the
+// idle limit; w.mu is held.
 func (w *watchdog) schedule() { w.scheduleAt(time.Since(w.base)) }
 
 // scheduleAt is schedule at now, the time since base.
@@ -141,16 +154,21 @@ func (w *watchdog) scheduleAt(now time.Duration) {
 	if next < 0 {
 		next = 0
 	}
+	at := w.base.Add(now + next)
+	if w.pending && !w.fireAt.After(at) {
+		return // it fires in time, and then looks again
+	}
 	if w.timer == nil {
 		w.timer = time.AfterFunc(next, w.fire)
 	} else {
 		w.timer.Reset(next)
 	}
-	w.idleTimer = true
+	w.pending, w.fireAt = true, at
 }
 
 func (w *watchdog) fire() {
 	w.mu.Lock()
+	w.pending = false
 	if w.stopped {
 		w.mu.Unlock()
 		return
@@ -163,38 +181,46 @@ func (w *watchdog) fire() {
 	case w.idle > 0 && now-time.Duration(w.last.Load()) >= w.idle:
 		cause = errStreamIdle
 	default:
-		w.schedule()
+		w.scheduleAt(now)
 		w.mu.Unlock()
 		return
 	}
-	w.stopped = true
+	w.stopped, w.fired = true, true
+	cancel := w.cancel
 	w.mu.Unlock()
-	w.cancel.cancelWith(cause)
+	cancel.cancelWith(cause)
 }
 
-// stop ends the watch without cancelling anything.
+// stop ends the watch without cancelling anything, and stops the timer.
 func (w *watchdog) stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.stopped = true
 	if w.timer != nil && w.timer.Stop() {
-		w.idleTimer = false
+		w.pending = false
 	}
 }
 
-// recycle makes a stopped watchdog available to another call, unless its
-// timer may still fire; nothing may use w afterwards. It reports whether w
-// was recycled: if not, its timer fired or may fire, and may yet cancel
-// what it was given.
+// recycle ends the watch without cancelling anything and makes w
+// available to another call, its timer still running (see watchdog),
+// unless it cancelled its own; nothing may use w afterwards. It reports
+// whether w was recycled: if not, its timer fired, and may yet be about
+// to cancel what it was given.
 func (w *watchdog) recycle() bool {
-	w.mu.Lock()
-	ok := w.stopped && (w.timer == nil || !w.idleTimer)
-	w.cancel = nil
-	w.mu.Unlock()
-	if ok {
-		watchdogs.Put(w)
+	if !w.release() {
+		return false
 	}
-	return ok
+	watchdogs.Put(w)
+	return true
+}
+
+// release is recycle without the pool.
+func (w *watchdog) release() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	w.cancel = nil
+	return !w.fired
 }
 
 // tryTimer bounds one attempt; it starts when the attempt's request has

@@ -8,38 +8,78 @@ import (
 
 type recordCancel struct{ got chan error }
 
+func newRecordCancel() recordCancel { return recordCancel{got: make(chan error, 1)} }
+
 func (r recordCancel) cancelWith(err error) { r.got <- err }
 
-// TestWatchdogRecycle: a watchdog is reused only when its timer can no
-// longer fire; one that fired may still be about to cancel its call, so
-// the call must not be reused either (forward).
-func TestWatchdogRecycle(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		timeout time.Duration
-		wait    bool // until the timer has fired
-		want    bool
-	}{
-		{"stopped before its timeout", time.Hour, false, true},
-		{"timed out", time.Millisecond, true, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			rc := recordCancel{got: make(chan error, 1)}
-			w := newWatchdog(rc, tc.timeout, 0, time.Now(), true)
-			if tc.wait {
-				select {
-				case err := <-rc.got:
-					if !errors.Is(err, errRequestTimeout) {
-						t.Fatalf("cancelled with %v", err)
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatal("the timeout never fired")
-				}
-			}
-			w.stop()
-			if got := w.recycle(); got != tc.want {
-				t.Fatalf("recycle() = %v, want %v", got, tc.want)
-			}
-		})
+// cancelled waits up to 10 s for rc to be cancelled with want.
+func (r recordCancel) cancelled(t *testing.T, want error) {
+	t.Helper()
+	select {
+	case err := <-r.got:
+		if !errors.Is(err, want) {
+			t.Fatalf("cancelled with %v, want %v", err, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not cancelled with %v", want)
 	}
+}
+
+// TestWatchdog: a watchdog cancels its call when the call's timeout
+// passes, also when it was released by an earlier call with its timer
+// still running; it never cancels a call released before its timeout, nor
+// one whose timeout has not passed; and it is reused only when it did not
+// cancel its call, whose context may otherwise be about to be cancelled
+// (forward).
+func TestWatchdog(t *testing.T) {
+	t.Run("released before its timeout", func(t *testing.T) {
+		rc := newRecordCancel()
+		w := newWatchdog(rc, 30*time.Millisecond, 0, time.Now(), true)
+		if !w.release() {
+			t.Fatal("release() = false for a watchdog that never fired")
+		}
+		time.Sleep(100 * time.Millisecond) // its timer fires, and must not cancel
+		select {
+		case err := <-rc.got:
+			t.Fatalf("a released watchdog cancelled its call: %v", err)
+		default:
+		}
+	})
+	t.Run("timed out", func(t *testing.T) {
+		rc := newRecordCancel()
+		w := newWatchdog(rc, time.Millisecond, 0, time.Now(), true)
+		rc.cancelled(t, errRequestTimeout)
+		if w.recycle() {
+			t.Fatal("recycle() = true for a watchdog that cancelled its call")
+		}
+	})
+	t.Run("reused with a shorter timeout", func(t *testing.T) {
+		w := newWatchdog(newRecordCancel(), time.Hour, 0, time.Now(), true)
+		w.release()
+		rc := newRecordCancel()
+		w.start(rc, 20*time.Millisecond, 0, time.Now(), true)
+		rc.cancelled(t, errRequestTimeout)
+	})
+	t.Run("reused with a longer timeout", func(t *testing.T) {
+		first := newRecordCancel()
+		w := newWatchdog(first, 20*time.Millisecond, 0, time.Now(), true)
+		w.release()
+		rc := newRecordCancel()
+		start := time.Now()
+		w.start(rc, 80*time.Millisecond, 0, start, true)
+		rc.cancelled(t, errRequestTimeout)
+		if d := time.Since(start); d < 80*time.Millisecond {
+			t.Fatalf("cancelled after %v, before its 80ms timeout", d)
+		}
+		select {
+		case err := <-first.got:
+			t.Fatalf("the released call was cancelled: %v", err)
+		default:
+		}
+	})
+	t.Run("idle", func(t *testing.T) {
+		rc := newRecordCancel()
+		newWatchdog(rc, time.Hour, 20*time.Millisecond, time.Now(), true)
+		rc.cancelled(t, errStreamIdle)
+	})
 }
