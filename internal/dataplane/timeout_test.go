@@ -25,6 +25,15 @@ func (r recordCancel) cancelled(t *testing.T, want error) {
 	}
 }
 
+func (r recordCancel) notCancelled(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-r.got:
+		t.Fatalf("a released call was cancelled: %v", err)
+	default:
+	}
+}
+
 // TestWatchdog: a watchdog cancels its call when the call's timeout
 // passes, also when it was released by an earlier call with its timer
 // still running; it never cancels a call released before its timeout, nor
@@ -39,11 +48,7 @@ func TestWatchdog(t *testing.T) {
 			t.Fatal("release() = false for a watchdog that never fired")
 		}
 		time.Sleep(100 * time.Millisecond) // its timer fires, and must not cancel
-		select {
-		case err := <-rc.got:
-			t.Fatalf("a released watchdog cancelled its call: %v", err)
-		default:
-		}
+		rc.notCancelled(t)
 	})
 	t.Run("timed out", func(t *testing.T) {
 		rc := newRecordCancel()
@@ -71,11 +76,7 @@ func TestWatchdog(t *testing.T) {
 		if d := time.Since(start); d < 80*time.Millisecond {
 			t.Fatalf("cancelled after %v, before its 80ms timeout", d)
 		}
-		select {
-		case err := <-first.got:
-			t.Fatalf("the released call was cancelled: %v", err)
-		default:
-		}
+		first.notCancelled(t)
 	})
 	t.Run("idle", func(t *testing.T) {
 		rc := newRecordCancel()
