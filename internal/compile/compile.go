@@ -30,7 +30,6 @@ package compile
 
 import (
 	"cmp"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -150,34 +149,14 @@ func newCompiler(set *resource.Set) *compiler {
 			Statuses: []ir.ObjectStatus{},
 		},
 	}
-	states := make([]state, len(set.Objects))
-	c.sorted = make([]*state, len(set.Objects))
-	keys := make([]resource.Key, len(set.Objects))
-	// By kind, then as resource.Set.Keys sorts one kind: the objects are
-	// put in kind groups first, and each group is sorted on its own.
-	ofKind := map[string]int{}
-	for k := range set.Objects {
-		ofKind[k.Kind]++
-	}
-	kinds := slices.Sorted(maps.Keys(ofKind))
-	next := make(map[string]int, len(kinds))
-	start := 0
-	for _, kind := range kinds {
-		next[kind] = start
-		start += ofKind[kind]
-	}
+	states := make([]state, 0, len(set.Objects))
+	c.sorted = make([]*state, 0, len(set.Objects))
+	keys := make([]resource.Key, 0, len(set.Objects))
 	for k, o := range set.Objects {
-		i := next[k.Kind]
-		next[k.Kind]++
-		states[i] = state{obj: o, meshOK: true}
-		c.sorted[i], keys[i] = &states[i], k
+		states = append(states, state{obj: o, meshOK: true})
+		c.sorted, keys = append(c.sorted, &states[len(states)-1]), append(keys, k)
 	}
-	start = 0
-	for _, kind := range kinds {
-		end := start + ofKind[kind]
-		sort.Sort(byKey{keys[start:end], c.sorted[start:end]})
-		start = end
-	}
+	sort.Sort(byKey{keys, c.sorted})
 	c.sortedKeys = keys
 	c.byKind, c.keysByKind = map[string][]*state{}, map[string][]resource.Key{}
 	for i, k := range keys {
