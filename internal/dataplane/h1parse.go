@@ -132,9 +132,10 @@ func hopFieldOf(key string) hopFields {
 }
 
 // fieldCache remembers the field lines of a connection's earlier messages,
-// parsed: an upstream's responses repeat most of theirs (Server,
-// Content-Type, Content-Length, Connection, Date within a second), and
-// those are neither checked nor copied again. The value slices it hands
+// parsed: a client's requests repeat most of theirs (Host, User-Agent,
+// Accept), an upstream's responses too (Server, Content-Type,
+// Content-Length, Connection, Date within a second), and those are neither
+// checked nor copied again. The value slices it hands
 // out are shared by every header they go into: nothing changes a header's
 // values in place, and a repeated field's append copies out of them.
 type fieldCache struct {
@@ -182,10 +183,16 @@ func (fc *fieldCache) statusLine(line []byte) string {
 	if fc == nil {
 		return string(line)
 	}
-	if fc.status != string(line) {
-		fc.status = string(line)
+	return reuseString(&fc.status, line)
+}
+
+// reuseString returns b as a string: *prev when b repeats it, else a new
+// one, kept in *prev for the next time.
+func reuseString(prev *string, b []byte) string {
+	if *prev != string(b) {
+		*prev = string(b)
 	}
-	return fc.status
+	return *prev
 }
 
 // parseFields parses header (or trailer) field lines, each ending in CRLF,

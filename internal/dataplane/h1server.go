@@ -45,11 +45,10 @@ import (
 // shows as the body failing).
 
 const (
-	h1ReadBuffer   = 8 << 10 // the largest head served here; larger ones are handed off
-	h1WriteBuffer  = 4 << 10
-	watchDelay     = 100 * time.Millisecond
-	maxHeaderCache = 32 // header lines remembered per connection
-	maxDrainBody   = 256 << 10
+	h1ReadBuffer  = 8 << 10 // the largest head served here; larger ones are handed off
+	h1WriteBuffer = 4 << 10
+	watchDelay    = 100 * time.Millisecond
+	maxDrainBody  = 256 << 10
 )
 
 // headerReadTimeout and idleTimeout are http.Server's ReadHeaderTimeout
@@ -84,9 +83,8 @@ type h1ServerConn struct {
 	idle     atomic.Bool
 	w        h1Writer
 
-	lines      map[string]headerLine // raw field line → key and value
-	header     http.Header           // the request in progress's
-	values     []string              // backing array of header's values
+	fields     fieldCache  // the field lines of the connection's requests, parsed
+	header     http.Header // the request in progress's
 	lastTarget string
 	close      bool // the client asked to close after the response in progress
 
@@ -115,8 +113,6 @@ const (
 	watchArmed
 	watchReading
 )
-
-type headerLine struct{ key, value string }
 
 // stashReader reads the connection, after a byte the client watch read
 // ahead (the first byte of a pipelined request).
@@ -286,9 +282,9 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 	}
 
 	n := bytes.Count(rest, []byte("\r\n")) - 1 // the last one ends the head
-	// The header map and its values' backing array are the connection's:
-	// nothing uses a request's header once its response is complete (the
-	// upstream transports write it before they return, or copy it).
+	// The header map is the connection's: nothing uses a request's header
+	// once its response is complete (the upstream transports write it
+	// before they return, or copy it).
 	h := sc.header
 	if h == nil {
 		h = make(http.Header, max(n, 8))
@@ -296,67 +292,48 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 	} else {
 		clear(h)
 	}
-	if cap(sc.values) < n {
-		sc.values = make([]string, n)
-	}
-	strs := sc.values[:n]
 	host, hasHost := "", false
 	contentLength := int64(0)
 	sc.close = false
-	for i := 0; i < n; i++ {
+	for range n {
 		var fl []byte
 		fl, rest, _ = bytes.Cut(rest, []byte("\r\n"))
-		hl, ok := sc.lines[string(fl)]
-		if !ok {
-			line := string(fl)
-			key, value, err := parseFieldLine(line)
-			if err != nil {
-				return false
-			}
-			hl = headerLine{key, value}
-			if len(sc.lines) < maxHeaderCache {
-				if sc.lines == nil {
-					sc.lines = make(map[string]headerLine)
-				}
-				sc.lines[line] = hl
-			}
+		f, err := sc.fields.field(fl)
+		if err != nil {
+			return false
 		}
-		switch hl.key {
+		value := f.val[0]
+		switch f.key {
 		case "Host":
-			if hasHost || !httpguts.ValidHostHeader(hl.value) {
+			if hasHost || !httpguts.ValidHostHeader(value) {
 				return false
 			}
-			host, hasHost = hl.value, true
+			host, hasHost = value, true
 			continue
 		case "Content-Length":
-			cl, err := strconv.ParseInt(hl.value, 10, 64)
-			if err != nil || cl < 0 || hl.value[0] == '+' || (h[hl.key] != nil && cl != contentLength) {
+			cl, err := strconv.ParseInt(value, 10, 64)
+			if err != nil || cl < 0 || value[0] == '+' || (h[f.key] != nil && cl != contentLength) {
 				return false
 			}
 			contentLength = cl
 		case "Transfer-Encoding", "Expect", "Upgrade":
 			return false
 		case "Connection":
-			if listsToken(hl.value, "close") {
+			if listsToken(value, "close") {
 				sc.close = true
 			}
 		}
-		if vv := h[hl.key]; vv != nil {
-			h[hl.key] = append(vv, hl.value)
+		if vv := h[f.key]; vv != nil {
+			h[f.key] = append(vv, value)
 		} else {
-			strs[i] = hl.value
-			h[hl.key] = strs[i : i+1 : i+1]
+			h[f.key] = f.val // shared with the cache: see fieldCache
 		}
 	}
 	if !hasHost {
 		return false
 	}
 
-	t := sc.lastTarget
-	if t != string(target) {
-		t = string(target)
-		sc.lastTarget = t
-	}
+	t := reuseString(&sc.lastTarget, target)
 	path, query, hasQuery := strings.Cut(t, "?")
 	if plainPath(path) {
 		u.Path = path

@@ -384,6 +384,17 @@ func FuzzH1ServerParse(f *testing.F) {
 				t.Fatalf("%q: %s: %q, want %q", head, k, got.Header[k], vv)
 			}
 		}
+		// The same head again on the same connection: its field lines
+		// now come from the connection's cache.
+		again := &http.Request{}
+		if !sc.parse([]byte(head), again, &url.URL{}) || len(again.Header) != len(want.Header) {
+			t.Fatalf("%q parsed again: header %v, want %v", head, again.Header, want.Header)
+		}
+		for k, vv := range want.Header {
+			if !equalStrings(again.Header[k], vv) {
+				t.Fatalf("%q parsed again: %s: %q, want %q", head, k, again.Header[k], vv)
+			}
+		}
 	})
 }
 
