@@ -19,11 +19,48 @@ type callContext struct {
 	stopParent func() bool
 	client     *h1ServerConn // whose watch tells of the client leaving (watchCall); nil: stopParent
 
-	mu    sync.Mutex
-	done  chan struct{} // made when asked for
-	err   error
+	cancelState
 	cause error
 	conn  *h1Conn // the connection of the attempt in progress
+}
+
+// cancelState is what the contexts written here (callContext,
+// requestContext) keep of their cancellation: the error once cancelled,
+// and a Done channel made only when asked for.
+type cancelState struct {
+	mu   sync.Mutex
+	done chan struct{}
+	err  error
+}
+
+// doneLocked is Done; mu is held.
+func (s *cancelState) doneLocked() <-chan struct{} {
+	if s.done == nil {
+		s.done = make(chan struct{})
+		if s.err != nil {
+			close(s.done)
+		}
+	}
+	return s.done
+}
+
+func (s *cancelState) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// cancelLocked sets Err to context.Canceled and closes Done, and reports
+// false when that was done before; mu is held.
+func (s *cancelState) cancelLocked() bool {
+	if s.err != nil {
+		return false
+	}
+	s.err = context.Canceled
+	if s.done != nil {
+		close(s.done)
+	}
+	return true
 }
 
 func (x *callContext) init(parent context.Context, c *call) {
@@ -40,19 +77,7 @@ func (x *callContext) Deadline() (time.Time, bool) { return x.parent.Deadline() 
 func (x *callContext) Done() <-chan struct{} {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.done == nil {
-		x.done = make(chan struct{})
-		if x.err != nil {
-			close(x.done)
-		}
-	}
-	return x.done
-}
-
-func (x *callContext) Err() error {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.err
+	return x.doneLocked()
 }
 
 func (x *callContext) Value(key any) any {
@@ -73,16 +98,13 @@ func (x *callContext) causeErr() error {
 func (x *callContext) cancelWith(cause error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.err != nil {
+	if !x.cancelLocked() {
 		return
 	}
 	if cause == nil {
 		cause = context.Canceled
 	}
-	x.err, x.cause = context.Canceled, cause
-	if x.done != nil {
-		close(x.done)
-	}
+	x.cause = cause
 	if x.conn != nil {
 		x.conn.interrupt()
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 )
 
@@ -50,9 +49,7 @@ func (x *h1Request) next() *h1Request {
 type requestContext struct {
 	base context.Context
 
-	mu     sync.Mutex
-	done   chan struct{}
-	err    error
+	cancelState
 	afters []*func()
 	waited bool // Done or AfterFunc was called
 }
@@ -64,19 +61,7 @@ func (x *requestContext) Done() <-chan struct{} {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.waited = true
-	if x.done == nil {
-		x.done = make(chan struct{})
-		if x.err != nil {
-			close(x.done)
-		}
-	}
-	return x.done
-}
-
-func (x *requestContext) Err() error {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.err
+	return x.doneLocked()
 }
 
 // AfterFunc is what context.AfterFunc, and a context derived from x, use
@@ -107,13 +92,9 @@ func (x *requestContext) AfterFunc(f func()) (stop func() bool) {
 // cancel ends x: the client left, or the request is over.
 func (x *requestContext) cancel() {
 	x.mu.Lock()
-	if x.err != nil {
+	if !x.cancelLocked() {
 		x.mu.Unlock()
 		return
-	}
-	x.err = context.Canceled
-	if x.done != nil {
-		close(x.done)
 	}
 	afters := x.afters
 	x.afters = nil
