@@ -6,10 +6,10 @@ import (
 	"regexp/syntax"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/meshgate/meshgate/api/v1beta2"
+	"github.com/meshgate/meshgate/internal/gencache"
 	"github.com/meshgate/meshgate/internal/ir"
 )
 
@@ -133,7 +133,7 @@ func (c *compiler) regex(st *state, field, expr string) *ir.Regexp {
 	if !c.length(st, field, expr, 1, 255) {
 		return nil
 	}
-	if re := regexps.get(expr); re != nil {
+	if re, ok := regexps.Get(expr); ok {
 		return re
 	}
 	// Check the expression as written first so that the error quotes the
@@ -148,7 +148,7 @@ func (c *compiler) regex(st *state, field, expr string) *ir.Regexp {
 		c.invalid(st, field, fmt.Sprintf("regex %s does not compile as RE2: %v", quote(expr), err))
 		return nil
 	}
-	regexps.put(expr, re)
+	regexps.Put(expr, re)
 	return re
 }
 
@@ -157,39 +157,7 @@ func (c *compiler) regex(st *state, field, expr string) *ir.Regexp {
 // of them was a tenth of compiling 10,000 routes. Only expressions that
 // compiled are kept, and an ir.Regexp never changes, so a compiled config
 // may share one with the next.
-var regexps = &regexpCache{cur: map[string]*ir.Regexp{}}
-
-type regexpCache struct {
-	mu        sync.Mutex
-	cur, prev map[string]*ir.Regexp
-}
-
-// rotate starts a new generation: what the one before the latest used is
-// forgotten.
-func (rc *regexpCache) rotate() {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.prev, rc.cur = rc.cur, map[string]*ir.Regexp{}
-}
-
-func (rc *regexpCache) get(expr string) *ir.Regexp {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if re, ok := rc.cur[expr]; ok {
-		return re
-	}
-	if re, ok := rc.prev[expr]; ok {
-		rc.cur[expr] = re
-		return re
-	}
-	return nil
-}
-
-func (rc *regexpCache) put(expr string, re *ir.Regexp) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.cur[expr] = re
-}
+var regexps gencache.Cache[*ir.Regexp]
 
 // present lists the names of the members of a union that are set; members
 // alternate name and value.

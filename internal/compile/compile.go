@@ -44,7 +44,7 @@ import (
 // file, line and message. The returned config always passes ir.Config.Validate
 // and holds exactly one status per input object.
 func Compile(set *resource.Set) (*ir.Config, []resource.Problem) {
-	regexps.rotate()
+	regexps.Rotate()
 	c := newCompiler(set)
 	c.validateMeshes()
 	c.validateGateways()

@@ -4,9 +4,10 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strings"
-	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/meshgate/meshgate/internal/gencache"
 )
 
 // indexMin is the group size from which a path index pays for itself.
@@ -80,33 +81,15 @@ type regexLit struct {
 // tables built. Expressions are parsed again for their literals alone; a
 // reload builds a table of mostly the same ones, and many routes of a large
 // table tend to repeat one.
-var regexLiterals = &literalCache{cur: map[string]regexLit{}}
+var regexLiterals gencache.Cache[regexLit]
 
-type literalCache struct {
-	mu        sync.Mutex
-	cur, prev map[string]regexLit
-}
-
-// rotate starts a new generation: what the one before the latest used is
-// forgotten.
-func (lc *literalCache) rotate() {
-	lc.mu.Lock()
-	defer lc.mu.Unlock()
-	lc.prev, lc.cur = lc.cur, map[string]regexLit{}
-}
-
-// get returns regexLiteral(src).
-func (lc *literalCache) get(src string) regexLit {
-	lc.mu.Lock()
-	defer lc.mu.Unlock()
-	if l, ok := lc.cur[src]; ok {
+// cachedLiteral is regexLiteral(src), from regexLiterals when it is there.
+func cachedLiteral(src string) regexLit {
+	if l, ok := regexLiterals.Get(src); ok {
 		return l
 	}
-	l, ok := lc.prev[src]
-	if !ok {
-		l = regexLiteral(src)
-	}
-	lc.cur[src] = l
+	l := regexLiteral(src)
+	regexLiterals.Put(src, l)
 	return l
 }
 
@@ -238,7 +221,7 @@ func buildIndex(routes []*gatewayRoute) *pathIndex {
 	for i, r := range routes {
 		var lit regexLit
 		if re := r.m.pathRegex; re != nil {
-			lit = regexLiterals.get(re.Source)
+			lit = cachedLiteral(re.Source)
 		}
 		exact, prefix, suffix := pathKeys(&r.m, lit)
 		choices[i] = choice{key(exact, keyExact), key(prefix, keyPrefix), key(suffix, keySuffix)}

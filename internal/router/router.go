@@ -134,7 +134,7 @@ func New(cfg *ir.Config, gateway string) (*Table, error) {
 	if gw == nil {
 		return nil, fmt.Errorf("router: gateway %s not in config", gateway)
 	}
-	regexLiterals.rotate()
+	regexLiterals.Rotate()
 	t := &Table{}
 	routers := map[string]*virtualRouter{}
 	for _, l := range gw.Listeners {
