@@ -31,19 +31,7 @@ func BenchmarkReloadScale(b *testing.B) {
 		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
 			files := manifests.Generate(manifests.Options{Routes: n, Port: 8080})
 			base := liveHeap()
-			plane, err := dataplane.New(dataplane.Options{Listen: func(int) (net.Listener, error) {
-				return net.Listen("tcp", "127.0.0.1:0")
-			}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { plane.Shutdown(context.Background()) })
-			run := runner.New(runner.Options{
-				Gateway:   manifests.Gateway,
-				Endpoints: map[string][]string{manifests.BackendHost: {"127.0.0.1:9"}},
-				Sink:      plane,
-				Logger:    slog.New(slog.DiscardHandler),
-			})
+			run := benchRunner(startPlane(b))
 			if err := run.Update(manifests.Set(append(files, manifests.ReloadFile(0)))); err != nil {
 				b.Fatal(err)
 			}
@@ -61,6 +49,28 @@ func BenchmarkReloadScale(b *testing.B) {
 			runtime.KeepAlive(files)
 		})
 	}
+}
+
+// startPlane starts a data plane whose listeners take loopback ports.
+func startPlane(b *testing.B) *dataplane.Plane {
+	plane, err := dataplane.New(dataplane.Options{Listen: func(int) (net.Listener, error) {
+		return net.Listen("tcp", "127.0.0.1:0")
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { plane.Shutdown(context.Background()) })
+	return plane
+}
+
+// benchRunner is a runner of the generated gateway that applies to sink.
+func benchRunner(sink runner.Publisher) *runner.Runner {
+	return runner.New(runner.Options{
+		Gateway:   manifests.Gateway,
+		Endpoints: map[string][]string{manifests.BackendHost: {"127.0.0.1:9"}},
+		Sink:      sink,
+		Logger:    slog.New(slog.DiscardHandler),
+	})
 }
 
 // liveHeap is the heap in use after the garbage of earlier work is gone.
@@ -97,20 +107,8 @@ func BenchmarkReloadFileScale(b *testing.B) {
 			// The generated files are garbage once written.
 			files = nil
 			base := liveHeap()
-			plane, err := dataplane.New(dataplane.Options{Listen: func(int) (net.Listener, error) {
-				return net.Listen("tcp", "127.0.0.1:0")
-			}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { plane.Shutdown(context.Background()) })
-			sink := &signalSink{Publisher: plane, applied: make(chan struct{}, 1)}
-			run := runner.New(runner.Options{
-				Gateway:   manifests.Gateway,
-				Endpoints: map[string][]string{manifests.BackendHost: {"127.0.0.1:9"}},
-				Sink:      sink,
-				Logger:    slog.New(slog.DiscardHandler),
-			})
+			sink := &signalSink{Publisher: startPlane(b), applied: make(chan struct{}, 1)}
+			run := benchRunner(sink)
 			paths := []string{dir}
 			set, err := file.Load(paths)
 			if err != nil {
