@@ -305,10 +305,10 @@ func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 // portListener accepts a port's connections and hands http.Server a
 // *tls.Conn, or gives plain a plaintext conn, as the port's current TLS
-// mode says. A PERMISSIVE port reads each client's first byte to tell them apart (a TLS
-// connection starts with a handshake record, 0x16; HTTP with a method name
-// or the HTTP/2 preface), so it sorts connections off the accept loop: a
-// slow client delays only itself.
+// mode says. A PERMISSIVE port reads each client's first byte to tell them
+// apart (a TLS connection starts with a handshake record, 0x16; HTTP with a
+// method name or the HTTP/2 preface), so it sorts connections off the
+// accept loop: a slow client delays only itself.
 type portListener struct {
 	net.Listener
 	config func() *portConfig
