@@ -67,6 +67,20 @@ func main() {
 	}
 }
 
+// allTargets are the targets there are, all measured by default.
+var allTargets = []string{"direct", "meshgate", "meshgate-routes", "nginx", "haproxy", "caddy", "go-floor"}
+
+// goBuild builds the package pkg of the module at root into bin.
+func goBuild(root, bin, pkg string) error {
+	log.Printf("building %s into %s", pkg, bin)
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s: %w", pkg, err)
+	}
+	return nil
+}
+
 func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	o := &options{}
@@ -76,7 +90,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measured run")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured run before each measured one")
-	fs.StringVar(&targets, "targets", "direct,meshgate,meshgate-routes,nginx,haproxy,caddy,go-floor", "what to measure, comma-separated (go-floor: the least a Go HTTP/1.1 proxy does, bench/floor; not measured under h2c)")
+	fs.StringVar(&targets, "targets", strings.Join(allTargets, ","), "what to measure, comma-separated (go-floor: the least a Go HTTP/1.1 proxy does, bench/floor; not measured under h2c)")
 	fs.StringVar(&loads, "loads", "h1-c50,h1-c200,h2c-c50", "loads, comma-separated")
 	fs.IntVar(&o.routes, "routes", 10000, "GatewayRoutes of the meshgate-routes target")
 	fs.StringVar(&reloadRoutes, "reload-routes", "10,10000", "route counts the reload latency is measured at (empty: skip)")
@@ -113,7 +127,7 @@ func parseFlags(args []string) (*options, error) {
 	}
 	o.targets = splitList(targets)
 	for _, t := range o.targets {
-		if !slices.Contains([]string{"direct", "meshgate", "meshgate-routes", "nginx", "haproxy", "caddy", "go-floor"}, t) {
+		if !slices.Contains(allTargets, t) {
 			return nil, fmt.Errorf("-targets: unknown target %q", t)
 		}
 	}
@@ -228,20 +242,14 @@ func run(ctx context.Context, o *options) error {
 	log.SetOutput(io.MultiWriter(os.Stderr, logFile))
 	if o.meshgate == "" {
 		o.meshgate = filepath.Join(o.out, "meshgate")
-		log.Printf("building meshgate into %s", o.meshgate)
-		cmd := exec.Command("go", "build", "-o", o.meshgate, "./cmd/meshgate")
-		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go build ./cmd/meshgate: %w", err)
+		if err := goBuild(root, o.meshgate, "./cmd/meshgate"); err != nil {
+			return err
 		}
 	}
 	floor := filepath.Join(o.out, "go-floor")
 	if slices.Contains(o.targets, "go-floor") {
-		log.Printf("building bench/floor into %s", floor)
-		cmd := exec.Command("go", "build", "-o", floor, "./bench/floor")
-		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go build ./bench/floor: %w", err)
+		if err := goBuild(root, floor, "./bench/floor"); err != nil {
+			return err
 		}
 	}
 	rep := &report{o: o, start: time.Now().UTC(), loadBefore: loadAvg(), versions: versions(root), rss: map[string]rssInfo{}}
