@@ -135,9 +135,9 @@ func hopFieldOf(key string) hopFields {
 // parsed: a client's requests repeat most of theirs (Host, User-Agent,
 // Accept), an upstream's responses too (Server, Content-Type,
 // Content-Length, Connection, Date within a second), and those are neither
-// checked nor copied again. The value slices it hands
-// out are shared by every header they go into: nothing changes a header's
-// values in place, and a repeated field's append copies out of them.
+// checked nor copied again. The value slices it hands out are shared by
+// every header they go into: nothing changes a header's values in place,
+// and a repeated field's append copies out of them.
 type fieldCache struct {
 	lines  map[string]cachedField
 	status string // the last status line

@@ -43,11 +43,11 @@ type forwarded struct {
 // skip reports whether a field of the client's request is not written
 // upstream as it is.
 func (fw *forwarded) skip(k string) bool {
+	if hopFieldOf(k) != 0 {
+		return true
+	}
 	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
-		"Host", "Content-Length":
+	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Host", "Content-Length":
 		return true
 	case "X-Request-Id":
 		return fw.reqID != nil
