@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -516,4 +517,42 @@ func TestH1RetiredTransportClosesConnections(t *testing.T) {
 		t.Fatalf("request in flight during the reload: %d %q", res.status, res.body)
 	}
 	eventually(t, "the in-flight connection closed", func() bool { return conns() == 0 })
+}
+
+// TestFieldCache parses a connection's messages in turn through one cache
+// and checks each against a parse without it: lines that repeat at their
+// place, that move, that change (a new Date), and more lines than the
+// cache keeps.
+func TestFieldCache(t *testing.T) {
+	many := ""
+	for i := range maxCachedFields + 5 {
+		many += fmt.Sprintf("X-F%d: %d\r\n", i, i)
+	}
+	messages := []string{
+		"Server: nginx\r\nDate: Fri, 27 Nov 2026 08:00:00 GMT\r\nContent-Length: 64\r\nConnection: keep-alive\r\n",
+		"Server: nginx\r\nDate: Fri, 27 Nov 2026 08:00:00 GMT\r\nContent-Length: 64\r\nConnection: keep-alive\r\n",
+		"Server: nginx\r\nDate: Fri, 27 Nov 2026 08:00:01 GMT\r\nContent-Length: 64\r\nConnection: keep-alive\r\n",
+		"Date: Fri, 27 Nov 2026 08:00:01 GMT\r\nX-Extra: 1\r\nServer: nginx\r\nContent-Length: 64\r\n",
+		"Server: nginx\r\nServer:  nginx \r\nContent-Length: 65\r\n",
+		many,
+		many,
+		"Server: nginx\r\nContent-Length: 64\r\nX-F3: 3\r\n",
+	}
+	var fc fieldCache
+	for i, m := range messages {
+		want, wantHop, err := parseFields([]byte(m), nil, nil)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		got, gotHop, err := parseFields([]byte(m), nil, &fc)
+		if err != nil {
+			t.Fatalf("message %d, cached: %v", i, err)
+		}
+		if !reflect.DeepEqual(got, want) || gotHop != wantHop {
+			t.Errorf("message %d: cached parse %v (hop %b), want %v (hop %b)", i, got, gotHop, want, wantHop)
+		}
+		if len(fc.lines) > maxCachedFields {
+			t.Errorf("message %d: the cache holds %d lines, more than %d", i, len(fc.lines), maxCachedFields)
+		}
+	}
 }

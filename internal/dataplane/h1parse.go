@@ -138,27 +138,37 @@ func hopFieldOf(key string) hopFields {
 // checked nor copied again. The value slices it hands out are shared by
 // every header they go into: nothing changes a header's values in place,
 // and a repeated field's append copies out of them.
+//
+// Lines are kept by their place in the message, because a connection's
+// messages repeat theirs in the same order: the line at the same place is
+// compared first, then the others, which is cheaper than hashing each
+// line to look it up.
 type fieldCache struct {
-	lines  map[string]cachedField
+	lines  []cachedField
 	status string // the last status line
 }
 
 type cachedField struct {
-	key string
-	val []string // one value, capacity one
-	hop hopFields
+	line string // as it came, without its CRLF
+	key  string
+	val  []string // one value, capacity one
+	hop  hopFields
 }
 
-// maxCachedFields bounds the lines a connection remembers. Date lines are
-// new every second, so a full cache starts again rather than keeping the
-// lines it saw first.
+// maxCachedFields bounds the lines a connection remembers: the first ones
+// of a message, where the fields that repeat usually are.
 const maxCachedFields = 32
 
-// field parses a field line; fc may be nil.
-func (fc *fieldCache) field(line []byte) (cachedField, error) {
+// field parses line, the i-th field line of its message; fc may be nil.
+func (fc *fieldCache) field(line []byte, i int) (cachedField, error) {
 	if fc != nil {
-		if f, ok := fc.lines[string(line)]; ok {
-			return f, nil
+		if i < len(fc.lines) && fc.lines[i].line == string(line) {
+			return fc.lines[i], nil
+		}
+		for j := range fc.lines {
+			if fc.lines[j].line == string(line) {
+				return fc.lines[j], nil
+			}
 		}
 	}
 	s := string(line)
@@ -166,14 +176,14 @@ func (fc *fieldCache) field(line []byte) (cachedField, error) {
 	if err != nil {
 		return cachedField{}, err
 	}
-	f := cachedField{key: key, val: []string{v}, hop: hopFieldOf(key)}
+	f := cachedField{line: s, key: key, val: []string{v}, hop: hopFieldOf(key)}
 	if fc != nil {
-		if fc.lines == nil {
-			fc.lines = make(map[string]cachedField)
-		} else if len(fc.lines) >= maxCachedFields {
-			clear(fc.lines)
+		switch {
+		case i < len(fc.lines):
+			fc.lines[i] = f
+		case len(fc.lines) < maxCachedFields:
+			fc.lines = append(fc.lines, f)
 		}
-		fc.lines[s] = f
 	}
 	return f, nil
 }
@@ -203,11 +213,11 @@ func parseFields(block []byte, h http.Header, fc *fieldCache) (http.Header, hopF
 		h = make(http.Header, bytes.Count(block, []byte("\n")))
 	}
 	var hop hopFields
-	for len(block) > 0 {
+	for n := 0; len(block) > 0; n++ {
 		i := bytes.IndexByte(block, '\n') // present: every line ends in CRLF
 		line := block[:i-1]
 		block = block[i+1:]
-		f, err := fc.field(line)
+		f, err := fc.field(line, n)
 		if err != nil {
 			return h, hop, err
 		}

@@ -84,6 +84,7 @@ type h1ServerConn struct {
 	w        h1Writer
 
 	fields     fieldCache  // the field lines of the connection's requests, parsed
+	series     lastSeries  // the metrics series of the previous request
 	header     http.Header // the request in progress's
 	lastTarget string
 	close      bool // the client asked to close after the response in progress
@@ -295,10 +296,10 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 	host, hasHost := "", false
 	contentLength := int64(0)
 	sc.close = false
-	for range n {
+	for i := range n {
 		var fl []byte
 		fl, rest, _ = bytes.Cut(rest, []byte("\r\n"))
-		f, err := sc.fields.field(fl)
+		f, err := sc.fields.field(fl, i)
 		if err != nil {
 			return false
 		}

@@ -86,8 +86,22 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	return c, err
 }
 
-func (m *metrics) observe(gateway, route, service, node string, code int, elapsed time.Duration) {
+// lastSeries remembers the series a connection's previous request counted
+// in: the next one usually counts in the same, and comparing its labels
+// costs less than the map lookup and its lock.
+type lastSeries struct {
+	key seriesKey
+	s   *series
+}
+
+// observe counts a request; last, when not nil, is its connection's.
+func (m *metrics) observe(last *lastSeries, gateway, route, service, node string, code int, elapsed time.Duration) {
 	k := seriesKey{gateway, route, service, node, code}
+	if last != nil && last.s != nil && last.key == k {
+		last.s.requests.Inc()
+		last.s.duration.Observe(elapsed.Seconds())
+		return
+	}
 	m.mu.RLock()
 	s := m.handles[k]
 	m.mu.RUnlock()
@@ -102,6 +116,9 @@ func (m *metrics) observe(gateway, route, service, node string, code int, elapse
 		}
 		m.handles[k] = s
 		m.mu.Unlock()
+	}
+	if last != nil {
+		last.key, last.s = k, s
 	}
 	s.requests.Inc()
 	s.duration.Observe(elapsed.Seconds())

@@ -373,7 +373,11 @@ func (p *Plane) record(e *exchange) {
 	if e.d.Service != nil {
 		service = e.d.Service.Name
 	}
-	p.metrics.observe(gateway, route, service, e.node, e.status, elapsed)
+	var last *lastSeries
+	if w, ok := e.w.(*h1Writer); ok {
+		last = &w.sc.series
+	}
+	p.metrics.observe(last, gateway, route, service, e.node, e.status, elapsed)
 	if e.snap != nil && e.snap.log != nil {
 		e.snap.log.write(e, elapsed)
 	}
