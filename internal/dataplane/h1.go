@@ -60,8 +60,8 @@ type h1Conn struct {
 	br   *bufio.Reader
 	bw   *bufio.Writer
 
-	reused    bool      // has carried a request before
-	idleSince time.Time // when it was last put back
+	reused    bool          // has carried a request before
+	idleSince time.Duration // when it was last put back, by monoNow
 
 	// Set per request.
 	closeAfter bool          // the request or response says Connection: close
@@ -181,7 +181,7 @@ func (t *h1Transport) takeIdle(addr string) *h1Conn {
 	p.idle[n] = nil
 	p.idle = p.idle[:n]
 	var stale []*h1Conn
-	if t.idle > 0 && time.Since(pc.idleSince) > t.idle {
+	if t.idle > 0 && monoNow()-pc.idleSince > t.idle {
 		// It and every older one have been idle too long.
 		stale = append(p.idle, pc)
 		p.idle = nil
@@ -194,6 +194,13 @@ func (t *h1Transport) takeIdle(addr string) *h1Conn {
 	return pc
 }
 
+// monoEpoch is where monoNow counts from.
+var monoEpoch = time.Now()
+
+// monoNow reads the monotonic clock alone: time.Now reads the wall clock
+// too, and the pool's bookkeeping, at every request, needs only the one.
+func monoNow() time.Duration { return time.Since(monoEpoch) }
+
 // put returns a connection whose exchange is complete to its pool.
 func (t *h1Transport) put(pc *h1Conn) {
 	if pc.closeAfter || pc.br.Buffered() > 0 {
@@ -203,7 +210,7 @@ func (t *h1Transport) put(pc *h1Conn) {
 	}
 	pc.reused = true
 	pc.wrote = nil
-	pc.idleSince = time.Now()
+	pc.idleSince = monoNow()
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -238,15 +245,15 @@ func (t *h1Transport) sweepIdle(addr string) {
 		return
 	}
 	p.sweep = nil
-	now := time.Now()
+	now := monoNow()
 	n := 0
-	for n < len(p.idle) && now.Sub(p.idle[n].idleSince) >= t.idle {
+	for n < len(p.idle) && now-p.idle[n].idleSince >= t.idle {
 		n++
 	}
 	stale := append([]*h1Conn(nil), p.idle[:n]...)
 	p.idle = append(p.idle[:0], p.idle[n:]...)
 	if len(p.idle) > 0 {
-		next := t.idle - now.Sub(p.idle[0].idleSince)
+		next := t.idle - (now - p.idle[0].idleSince)
 		p.sweep = time.AfterFunc(next, func() { t.sweepIdle(addr) })
 	} else {
 		delete(t.pools, addr)

@@ -85,6 +85,7 @@ type h1ServerConn struct {
 
 	fields     fieldCache  // the field lines of the connection's requests, parsed
 	series     lastSeries  // the metrics series of the previous request
+	ended      time.Time   // when the request just served was recorded; zero: not known
 	header     http.Header // the request in progress's
 	lastTarget string
 	close      bool // the client asked to close after the response in progress
@@ -231,9 +232,15 @@ func (sc *h1ServerConn) readHead() (head []byte, ok bool, err error) {
 
 // idleDeadline makes sure a read deadline idleTimeout away (less at most
 // a second) is in force. Setting a deadline costs, so a busy connection
-// moves it at most once a second.
+// moves it at most once a second. The time is the previous request's end
+// when it was recorded (a clock read saved; only the last flush of its
+// response comes after), and the clock's otherwise.
 func (sc *h1ServerConn) idleDeadline() {
-	now := time.Now()
+	now := sc.ended
+	if now.IsZero() {
+		now = time.Now()
+	}
+	sc.ended = time.Time{}
 	if !sc.deadline.IsZero() && now.Before(sc.deadline.Add(-idleTimeout+time.Second)) {
 		return
 	}
@@ -384,6 +391,7 @@ func (sc *h1ServerConn) serve(r *http.Request, body *clientBody) (keep bool) {
 	}
 	w := &sc.w
 	w.reset(r.Method == http.MethodHead)
+	sc.ended = time.Time{}
 	sc.wmu.Lock()
 	sc.serving = true
 	sc.reqs++

@@ -376,6 +376,7 @@ func (p *Plane) record(e *exchange) {
 	var last *lastSeries
 	if w, ok := e.w.(*h1Writer); ok {
 		last = &w.sc.series
+		w.sc.ended = e.start.Add(elapsed) // the clock is not read again for it
 	}
 	p.metrics.observe(last, gateway, route, service, e.node, e.status, elapsed)
 	if e.snap != nil && e.snap.log != nil {
