@@ -166,7 +166,9 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 		p.proxyError(e, outreq, err)
 		return
 	}
-	noteResponse(res)
+	if e.logged() {
+		e.upstreamTime = time.Since(e.upstreamSent)
+	}
 
 	// The transport parsed the response's fields into the client's
 	// response header (h1.go, readResponse): res.Header is dst.
@@ -247,7 +249,12 @@ func dropHopByHop(h http.Header, present hopFields) {
 	if present == 0 {
 		return
 	}
-	for _, f := range h["Connection"] {
+	conn := h["Connection"]
+	if len(conn) == 1 && (conn[0] == "keep-alive" || conn[0] == "close") {
+		// The usual value names no field: only the hopByHop ones go.
+		conn = nil
+	}
+	for _, f := range conn {
 		for sf := range strings.SplitSeq(f, ",") {
 			// "keep-alive" and "close", the usual ones, cost no
 			// canonicalisation: the one is removed below, the other
