@@ -45,6 +45,7 @@ func newRootCommand() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(newCheckCommand(), newRouteCommand(), newServeCommand(), newDemoCommand(), newControllerCommand(), newXDSCommand(), newBootstrapCommand())
+	root.AddCommand(newCheckCommand(), newRouteCommand(), newServeCommand(), newDemoCommand())
+	root.AddCommand(clusterCommands()...)
 	return root
 }
