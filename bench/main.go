@@ -68,12 +68,13 @@ func main() {
 }
 
 // allTargets are the targets there are, all measured by default.
-var allTargets = []string{"direct", "meshgate", "meshgate-routes", "nginx", "haproxy", "caddy", "go-floor"}
+var allTargets = []string{"direct", "meshgate", "meshgate-routes", "meshgate-standalone", "nginx", "haproxy", "caddy", "go-floor"}
 
-// goBuild builds the package pkg of the module at root into bin.
-func goBuild(root, bin, pkg string) error {
+// goBuild builds the package pkg of the module at root into bin, with the
+// build tags given.
+func goBuild(root, bin, pkg string, tags ...string) error {
 	log.Printf("building %s into %s", pkg, bin)
-	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd := exec.Command("go", "build", "-tags", strings.Join(tags, ","), "-o", bin, pkg)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("go build %s: %w", pkg, err)
@@ -90,7 +91,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measured run")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured run before each measured one")
-	fs.StringVar(&targets, "targets", strings.Join(allTargets, ","), "what to measure, comma-separated (go-floor: the least a Go HTTP/1.1 proxy does, bench/floor; not measured under h2c)")
+	fs.StringVar(&targets, "targets", strings.Join(allTargets, ","), "what to measure, comma-separated (meshgate-standalone: meshgate built with -tags standalone, one route; go-floor: the least a Go HTTP/1.1 proxy does, bench/floor; not measured under h2c)")
 	fs.StringVar(&loads, "loads", "h1-c50,h1-c200,h2c-c50", "loads, comma-separated")
 	fs.IntVar(&o.routes, "routes", 10000, "GatewayRoutes of the meshgate-routes target")
 	fs.StringVar(&reloadRoutes, "reload-routes", "10,10000", "route counts the reload latency is measured at (empty: skip)")
@@ -246,6 +247,12 @@ func run(ctx context.Context, o *options) error {
 			return err
 		}
 	}
+	standalone := filepath.Join(o.out, "meshgate-standalone")
+	if slices.Contains(o.targets, "meshgate-standalone") {
+		if err := goBuild(root, standalone, "./cmd/meshgate", "standalone"); err != nil {
+			return err
+		}
+	}
 	floor := filepath.Join(o.out, "go-floor")
 	if slices.Contains(o.targets, "go-floor") {
 		if err := goBuild(root, floor, "./bench/floor"); err != nil {
@@ -284,6 +291,12 @@ func run(ctx context.Context, o *options) error {
 			log.Printf("starting meshgate with %d routes (compiling them may take a while)", o.routes)
 			var m *meshgate
 			m, err = startMeshgate(o.meshgate, o.out, o.serverCPU, routesName(o.routes), o.routes, backendPort)
+			if m != nil {
+				t = m.target
+			}
+		case "meshgate-standalone":
+			var m *meshgate
+			m, err = startMeshgate(standalone, o.out, o.serverCPU, name, 1, backendPort)
 			if m != nil {
 				t = m.target
 			}
