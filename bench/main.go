@@ -390,6 +390,10 @@ func routesName(n int) string {
 func measure(ctx context.Context, o *options, rep *report, backend *target) error {
 	total := o.rounds * len(o.loads) * len(rep.targets)
 	done := 0
+	width := 0 // of the longest target name, to keep the progress lines aligned
+	for _, t := range rep.targets {
+		width = max(width, len(t.name))
+	}
 	for round := 0; round < o.rounds; round++ {
 		for _, l := range o.loads {
 			order := rotate(rep.targets, round)
@@ -433,8 +437,8 @@ func measure(ctx context.Context, o *options, rep *report, backend *target) erro
 				}
 				rep.samples = append(rep.samples, s)
 				done++
-				log.Printf("[%d/%d] round %d %-8s %-14s %9.0f req/s  p50 %-8v p99 %-8v cpu %.2fs/100k  errors %d  cpu%s ours %.0f%% others %.0f%%  cpu%s generator %.0f%% others %.0f%%",
-					done, total, round+1, l.name, t.name, res.rps, res.p50, res.p99, s.cpu/float64(max(res.requests, 1))*1e5, res.errors, o.serverCPU, 100*s.oursCPU, 100*s.otherCPU, o.loadCPU, 100*s.genCPU, 100*s.genOther)
+				log.Printf("[%d/%d] round %d %-8s %-*s %9.0f req/s  p50 %-8v p99 %-8v cpu %.2fs/100k  errors %d  cpu%s ours %.0f%% others %.0f%%  cpu%s generator %.0f%% others %.0f%%",
+					done, total, round+1, l.name, width, t.name, res.rps, res.p50, res.p99, s.cpu/float64(max(res.requests, 1))*1e5, res.errors, o.serverCPU, 100*s.oursCPU, 100*s.otherCPU, o.loadCPU, 100*s.genCPU, 100*s.genOther)
 			}
 		}
 	}
