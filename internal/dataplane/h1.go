@@ -368,6 +368,10 @@ type h1Response struct {
 	res  http.Response
 	body h1Body
 	hop  hopFields // the hop-by-hop fields of res.Header
+	// lines are the response's field lines but the hop-by-hop ones, in
+	// order, as a client is sent them: the direct path writes them
+	// instead of res.Header when that holds nothing else (proxy.go).
+	lines []string
 }
 
 // body sets up the body of hr, the response head just read from pc.
@@ -632,7 +636,8 @@ func parseResponseHead(head []byte, hr *h1Response, into http.Header, fc *fieldC
 	if err != nil {
 		return err
 	}
-	h, hop, err := parseFields(head[min(i+2, len(head)):], into, fc)
+	lines := hr.lines[:0]
+	h, hop, err := parseFields(head[min(i+2, len(head)):], into, fc, &lines)
 	if err != nil {
 		return err
 	}
@@ -640,7 +645,7 @@ func parseResponseHead(head []byte, hr *h1Response, into http.Header, fc *fieldC
 	if minor == 0 {
 		proto = "HTTP/1.0"
 	}
-	*hr = h1Response{res: http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: minor, Header: h}, hop: hop}
+	*hr = h1Response{res: http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: minor, Header: h}, hop: hop, lines: lines}
 	return nil
 }
 
@@ -769,7 +774,7 @@ func (b *h1Body) readTrailer() error {
 	if len(block) == 0 {
 		return nil
 	}
-	t, _, err := parseFields(block, b.res.Trailer, &pc.fields)
+	t, _, err := parseFields(block, b.res.Trailer, &pc.fields, nil)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -540,11 +541,11 @@ func TestFieldCache(t *testing.T) {
 	}
 	var fc fieldCache
 	for i, m := range messages {
-		want, wantHop, err := parseFields([]byte(m), nil, nil)
+		want, wantHop, err := parseFields([]byte(m), nil, nil, nil)
 		if err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
-		got, gotHop, err := parseFields([]byte(m), nil, &fc)
+		got, gotHop, err := parseFields([]byte(m), nil, &fc, nil)
 		if err != nil {
 			t.Fatalf("message %d, cached: %v", i, err)
 		}
@@ -554,5 +555,96 @@ func TestFieldCache(t *testing.T) {
 		if len(fc.lines) > maxCachedFields {
 			t.Errorf("message %d: the cache holds %d lines, more than %d", i, len(fc.lines), maxCachedFields)
 		}
+	}
+}
+
+// TestH1ResponseHeadLines reads the response head the client gets, line by
+// line. Where the gateway leaves nothing but the hop-by-hop fields out, it
+// sends the upstream's fields in their order with canonical names; where a
+// Connection field names others, or it adds fields itself, they go out as
+// well, and Date exactly once.
+func TestH1ResponseHeadLines(t *testing.T) {
+	cases := []struct {
+		name     string
+		response string
+		want     []string // field lines but Date, in order when ordered
+		ordered  bool
+	}{
+		{name: "upstream order",
+			response: "HTTP/1.1 200 OK\r\nserver: raw\r\nSet-Cookie: a=1\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nset-cookie:  b=2 \r\nContent-Length: 2\r\nDate: Fri, 27 Nov 2026 08:00:00 GMT\r\n\r\nok",
+			want:     []string{"Server: raw", "Set-Cookie: a=1", "Set-Cookie: b=2", "Content-Length: 2"}, ordered: true},
+		{name: "date added",
+			response: "HTTP/1.1 200 OK\r\nX-B: 2\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok",
+			want:     []string{"X-B: 2", "X-A: 1", "Content-Length: 2"}, ordered: true},
+		{name: "connection names a field",
+			response: "HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: 1\r\nX-Keep: 2\r\nContent-Length: 2\r\n\r\nok",
+			want:     []string{"X-Keep: 2", "Content-Length: 2"}},
+		{name: "empty body",
+			response: "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n",
+			want:     []string{"X-A: 1", "Content-Length: 0"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := startScriptedBackend(t, func(c net.Conn, br *bufio.Reader) {
+				for {
+					if _, err := readRawRequest(br); err != nil {
+						return
+					}
+					if _, err := io.WriteString(c, tc.response); err != nil {
+						return
+					}
+				}
+			})
+			g := gatewayTo(t, b.backend)
+			u := g.url(8080, "/x")
+			addr := strings.TrimPrefix(u[:strings.LastIndex(u, "/x")], "http://")
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for i := range 3 { // the later ones from the connections' caches
+				fmt.Fprintf(c, "GET /x HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+				var got []string
+				dates, length := 0, 0
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						t.Fatalf("request %d: %v", i, err)
+					}
+					line = strings.TrimSuffix(line, "\r\n")
+					if line == "" {
+						break
+					}
+					switch k, v, _ := strings.Cut(line, ": "); k {
+					case "HTTP/1.1 200 OK":
+					case "Date":
+						dates++
+					case "X-Request-Id":
+					default:
+						if k == "Content-Length" {
+							length, _ = strconv.Atoi(v)
+						}
+						got = append(got, line)
+					}
+				}
+				if _, err := io.CopyN(io.Discard, br, int64(length)); err != nil {
+					t.Fatal(err)
+				}
+				if dates != 1 {
+					t.Errorf("request %d: %d Date lines, want 1", i, dates)
+				}
+				if !tc.ordered {
+					slices.Sort(got)
+					want := slices.Sorted(slices.Values(tc.want))
+					if !slices.Equal(got, want) {
+						t.Errorf("request %d: fields %q, want %q", i, got, want)
+					}
+				} else if !slices.Equal(got, tc.want) {
+					t.Errorf("request %d: fields %q, want %q in this order", i, got, tc.want)
+				}
+			}
+		})
 	}
 }

@@ -153,6 +153,7 @@ type cachedField struct {
 	key  string
 	val  []string // one value, capacity one
 	hop  hopFields
+	out  string // "Key: value" as written to a client: canonical key, line breaks as spaces
 }
 
 // maxCachedFields bounds the lines a connection remembers: the first ones
@@ -176,7 +177,11 @@ func (fc *fieldCache) field(line []byte, i int) (cachedField, error) {
 	if err != nil {
 		return cachedField{}, err
 	}
-	f := cachedField{line: s, key: key, val: []string{v}, hop: hopFieldOf(key)}
+	out := v
+	if hasLineBreak(out) {
+		out = headerNewlines.Replace(out)
+	}
+	f := cachedField{line: s, key: key, val: []string{v}, hop: hopFieldOf(key), out: key + ": " + out}
 	if fc != nil {
 		switch {
 		case i < len(fc.lines):
@@ -207,8 +212,10 @@ func reuseString(prev *string, b []byte) string {
 
 // parseFields parses header (or trailer) field lines, each ending in CRLF,
 // into h, which is created when nil, and says which hop-by-hop fields it
-// has. fc, when not nil, is the connection's cache.
-func parseFields(block []byte, h http.Header, fc *fieldCache) (http.Header, hopFields, error) {
+// has. fc, when not nil, is the connection's cache; lines, when not nil,
+// gets the lines that are not hop-by-hop, in order, as a client is sent
+// them.
+func parseFields(block []byte, h http.Header, fc *fieldCache, lines *[]string) (http.Header, hopFields, error) {
 	if h == nil {
 		h = make(http.Header, bytes.Count(block, []byte("\n")))
 	}
@@ -220,6 +227,9 @@ func parseFields(block []byte, h http.Header, fc *fieldCache) (http.Header, hopF
 		f, err := fc.field(line, n)
 		if err != nil {
 			return h, hop, err
+		}
+		if lines != nil && f.hop == 0 {
+			*lines = append(*lines, f.out)
 		}
 		if cur, ok := h[f.key]; ok {
 			h[f.key] = append(cur, f.val[0])

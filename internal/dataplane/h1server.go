@@ -614,6 +614,7 @@ func (b *clientBody) release() bool {
 type h1Writer struct {
 	sc          *h1ServerConn
 	h           http.Header
+	lines       []string // when set, h's fields as lines, written instead of h (proxy.go)
 	status      int
 	wroteHeader bool
 	wroteHead   bool
@@ -722,14 +723,22 @@ func (w *h1Writer) writeHead(ended bool) {
 			w.cl = cl
 		} else {
 			delete(w.h, "Content-Length")
+			w.lines = nil // they have it
 		}
 	}
-	delete(w.h, "Transfer-Encoding")
+	if _, ok := w.h["Transfer-Encoding"]; ok {
+		delete(w.h, "Transfer-Encoding")
+		w.lines = nil
+	}
+	// What is added to h below is written after the lines.
+	var added [3]string
+	n := 0
 	switch {
 	case !w.bodyAllowed() || w.cl >= 0:
 	case ended && !w.head && len(w.h["Trailer"]) == 0:
 		w.cl = 0
 		w.h["Content-Length"] = zeroLength
+		added[n], n = "Content-Length", n+1
 	case w.head:
 	default:
 		w.chunked = true
@@ -739,12 +748,25 @@ func (w *h1Writer) writeHead(ended bool) {
 	} else if w.sc.close || w.sc.s.h1.closing.Load() || w.sc.gone.Load() {
 		w.close = true
 		w.h["Connection"] = connectionClose
+		added[n], n = "Connection", n+1
 	}
 	if _, ok := w.h["Date"]; !ok {
 		w.h["Date"] = httpDate()
+		added[n], n = "Date", n+1
 	}
 	w.writeStatus(w.status)
-	w.writeFields()
+	if w.lines != nil {
+		bw := w.sc.bw
+		for _, l := range w.lines {
+			bw.WriteString(l)
+			bw.WriteString("\r\n")
+		}
+		for _, k := range added[:n] {
+			writeField(bw, k, w.h[k])
+		}
+	} else {
+		w.writeFields()
+	}
 	if w.chunked {
 		w.sc.bw.WriteString("Transfer-Encoding: chunked\r\n")
 	}

@@ -173,8 +173,15 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 	// The transport parsed the response's fields into the client's
 	// response header (h1.go, readResponse): res.Header is dst.
 	dst := e.Header()
-	dropHopByHop(dst, c.fw.res.hop)
+	plain := dropHopByHop(dst, c.fw.res.hop)
 	announced := len(res.Trailer)
+	hw, _ := e.w.(*h1Writer)
+	if hw != nil && plain && announced == 0 {
+		// dst holds the response's fields but the hop-by-hop ones and
+		// nothing else: the writer sends the lines as they came, in
+		// their order, without a pass over the map.
+		hw.lines = c.fw.res.lines
+	}
 	if announced > 0 {
 		keys := make([]string, 0, announced)
 		for k := range res.Trailer {
@@ -194,6 +201,12 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 		panic(http.ErrAbortHandler)
 	}
 	res.Body.Close() // now, so that the trailers are in
+	if hw != nil && !hw.wroteHead {
+		// A head written after this returns (no body came) must not
+		// read the lines of a call that may serve another request by
+		// then: the map says the same.
+		hw.lines = nil
+	}
 
 	if len(res.Trailer) == 0 {
 		return
@@ -244,11 +257,13 @@ func isEventStream(ct string) bool {
 }
 
 // dropHopByHop removes a response's hop-by-hop fields; present are those
-// of hopByHop it has.
-func dropHopByHop(h http.Header, present hopFields) {
+// of hopByHop it has. plain is false when Connection named other fields,
+// which went too.
+func dropHopByHop(h http.Header, present hopFields) (plain bool) {
 	if present == 0 {
-		return
+		return true
 	}
+	plain = true
 	conn := h["Connection"]
 	if len(conn) == 1 && (conn[0] == "keep-alive" || conn[0] == "close") {
 		// The usual value names no field: only the hopByHop ones go.
@@ -261,6 +276,7 @@ func dropHopByHop(h http.Header, present hopFields) {
 			// names no field.
 			if sf = strings.TrimSpace(sf); sf != "" && !strings.EqualFold(sf, "keep-alive") && !strings.EqualFold(sf, "close") {
 				delete(h, http.CanonicalHeaderKey(sf))
+				plain = false
 			}
 		}
 	}
@@ -269,6 +285,7 @@ func dropHopByHop(h http.Header, present hopFields) {
 			delete(h, k)
 		}
 	}
+	return plain
 }
 
 // noopCloser keeps the transport's Close off the client's body, as the

@@ -260,9 +260,9 @@ func newCall() *call { return calls.Get().(*call) }
 
 // recycle returns a call that reusable approved to the pool.
 func (c *call) recycle() {
-	tmpl := c.outTmpl
+	tmpl, lines := c.outTmpl, c.fw.res.lines[:0]
 	*c = call{}
-	c.outTmpl = tmpl
+	c.outTmpl, c.fw.res.lines = tmpl, lines
 	calls.Put(c)
 }
 
