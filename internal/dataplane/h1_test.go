@@ -123,6 +123,21 @@ func readRawRequest(br *bufio.Reader) (*rawRequest, error) {
 }
 
 // gatewayTo is a gateway with one route, /, to b.
+// startAnsweringBackend answers every request with response, on the same
+// connection while keep is set.
+func startAnsweringBackend(t *testing.T, response string, keep bool) *rawBackend {
+	return startScriptedBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := readRawRequest(br); err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, response); err != nil || !keep {
+				return
+			}
+		}
+	})
+}
+
 func gatewayTo(t *testing.T, b *backend) *gateway {
 	return startGateway(t, meshConfig([]*ir.Listener{listenerOf(8080, route("r", "b", ir.Match{Prefix: "/"}))}, b))
 }
@@ -156,19 +171,7 @@ func TestH1ResponseFraming(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := startScriptedBackend(t, func(c net.Conn, br *bufio.Reader) {
-				for {
-					if _, err := readRawRequest(br); err != nil {
-						return
-					}
-					if _, err := io.WriteString(c, tc.response); err != nil {
-						return
-					}
-					if !tc.reuse {
-						return
-					}
-				}
-			})
+			b := startAnsweringBackend(t, tc.response, tc.reuse)
 			g := gatewayTo(t, b.backend)
 			method := tc.method
 			if method == "" {
@@ -585,16 +588,7 @@ func TestH1ResponseHeadLines(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := startScriptedBackend(t, func(c net.Conn, br *bufio.Reader) {
-				for {
-					if _, err := readRawRequest(br); err != nil {
-						return
-					}
-					if _, err := io.WriteString(c, tc.response); err != nil {
-						return
-					}
-				}
-			})
+			b := startAnsweringBackend(t, tc.response, true)
 			g := gatewayTo(t, b.backend)
 			u := g.url(8080, "/x")
 			addr := strings.TrimPrefix(u[:strings.LastIndex(u, "/x")], "http://")
