@@ -166,7 +166,7 @@ func (t *h1Transport) get(ctx context.Context, addr string, check bool) (*h1Conn
 	if err != nil {
 		return nil, err
 	}
-	return &h1Conn{t: t, addr: addr, c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096)}, nil
+	return &h1Conn{t: t, addr: addr, c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096), fields: fieldCache{toClient: true}}, nil
 }
 
 func (t *h1Transport) takeIdle(addr string) *h1Conn {

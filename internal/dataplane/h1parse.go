@@ -146,6 +146,9 @@ func hopFieldOf(key string) hopFields {
 type fieldCache struct {
 	lines  []cachedField
 	status string // the last status line
+	// toClient is set for an upstream connection's cache: its lines are
+	// sent on to clients, and each keeps out.
+	toClient bool
 }
 
 type cachedField struct {
@@ -153,7 +156,7 @@ type cachedField struct {
 	key  string
 	val  []string // one value, capacity one
 	hop  hopFields
-	out  string // "Key: value" as written to a client: canonical key, line breaks as spaces
+	out  string // "Key: value" as written to a client; only in a toClient cache
 }
 
 // maxCachedFields bounds the lines a connection remembers: the first ones
@@ -177,11 +180,11 @@ func (fc *fieldCache) field(line []byte, i int) (cachedField, error) {
 	if err != nil {
 		return cachedField{}, err
 	}
-	out := v
-	if hasLineBreak(out) {
-		out = headerNewlines.Replace(out)
+	f := cachedField{line: s, key: key, val: []string{v}, hop: hopFieldOf(key)}
+	if fc == nil || fc.toClient {
+		// parseFieldLine let no line break into v.
+		f.out = key + ": " + v
 	}
-	f := cachedField{line: s, key: key, val: []string{v}, hop: hopFieldOf(key), out: key + ": " + out}
 	if fc != nil {
 		switch {
 		case i < len(fc.lines):

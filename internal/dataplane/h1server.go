@@ -723,7 +723,7 @@ func (w *h1Writer) writeHead(ended bool) {
 			w.cl = cl
 		} else {
 			delete(w.h, "Content-Length")
-			w.lines = nil // they have it
+			w.lines = nil // the lines still hold it
 		}
 	}
 	if _, ok := w.h["Transfer-Encoding"]; ok {
