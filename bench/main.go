@@ -289,17 +289,9 @@ func run(ctx context.Context, o *options) error {
 			}
 		case "meshgate-routes":
 			log.Printf("starting meshgate with %d routes (compiling them may take a while)", o.routes)
-			var m *meshgate
-			m, err = startMeshgate(o.meshgate, o.out, o.serverCPU, routesName(o.routes), o.routes, backendPort)
-			if m != nil {
-				t = m.target
-			}
+			t, err = targetOf(startMeshgate(o.meshgate, o.out, o.serverCPU, routesName(o.routes), o.routes, backendPort))
 		case "meshgate-standalone":
-			var m *meshgate
-			m, err = startMeshgate(standalone, o.out, o.serverCPU, name, 1, backendPort)
-			if m != nil {
-				t = m.target
-			}
+			t, err = targetOf(startMeshgate(standalone, o.out, o.serverCPU, name, 1, backendPort))
 		case "nginx":
 			t, err = startNginx(o.out, o.serverCPU, backendPort)
 		case "haproxy":
@@ -377,6 +369,14 @@ func run(ctx context.Context, o *options) error {
 		log.Printf("recorded in %s", o.record)
 	}
 	return nil
+}
+
+// targetOf is the target of a meshgate that startMeshgate started, if any.
+func targetOf(m *meshgate, err error) (*target, error) {
+	if m == nil {
+		return nil, err
+	}
+	return m.target, err
 }
 
 func routesName(n int) string {
