@@ -400,10 +400,7 @@ func (sc *h1ServerConn) serve(r *http.Request, body *clientBody) (keep bool) {
 	}
 	sc.wmu.Unlock()
 	ok := sc.run(w, r)
-	sc.wmu.Lock()
-	sc.serving, sc.call = false, nil // the request is over: nothing arms the watch now
-	sc.wmu.Unlock()
-	sc.disarm()
+	sc.end()
 	sc.r.ctx.cancel()
 	if !ok {
 		return false
@@ -456,10 +453,12 @@ func (sc *h1ServerConn) bodyRead() {
 	}
 }
 
-// disarm ends the watch when the response is complete.
-func (sc *h1ServerConn) disarm() {
+// end ends the request in progress, and the watch with it, when its
+// response is complete.
+func (sc *h1ServerConn) end() {
 	sc.wmu.Lock()
 	defer sc.wmu.Unlock()
+	sc.serving, sc.call = false, nil // nothing arms the watch now
 	switch sc.wstate {
 	case watchArmed:
 		sc.wstate = watchIdle // the timer, left running, will find it so
@@ -496,7 +495,7 @@ func (sc *h1ServerConn) watch() {
 	}
 	sc.wstate = watchReading
 	sc.deadlineLost = true
-	// Under the lock, so that disarm's deadline in the past comes after
+	// Under the lock, so that end's deadline in the past comes after
 	// this one.
 	sc.c.SetReadDeadline(time.Time{})
 	sc.wmu.Unlock()

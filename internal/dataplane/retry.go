@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshgate/meshgate/internal/ir"
@@ -552,7 +553,7 @@ type responseBody struct {
 	tt           *tryTimer
 	release      func()
 	grpcTrailers bool
-	closed       sync.Once
+	closed       atomic.Bool
 }
 
 func (b *responseBody) Read(p []byte) (int, error) {
@@ -578,11 +579,11 @@ func (b *responseBody) Read(p []byte) (int, error) {
 
 func (b *responseBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.closed.Do(func() {
+	if b.closed.CompareAndSwap(false, true) {
 		b.tt.stop()
 		b.acancel(nil)
 		b.release()
-	})
+	}
 	return err
 }
 
