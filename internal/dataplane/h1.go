@@ -166,7 +166,7 @@ func (t *h1Transport) get(ctx context.Context, addr string, check bool) (*h1Conn
 	if err != nil {
 		return nil, err
 	}
-	return &h1Conn{t: t, addr: addr, c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096), fields: fieldCache{toClient: true}}, nil
+	return &h1Conn{t: t, addr: addr, c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096)}, nil
 }
 
 func (t *h1Transport) takeIdle(addr string) *h1Conn {
@@ -408,7 +408,8 @@ func (pc *h1Conn) body(req *http.Request, hr *h1Response, watch connWatch) (*htt
 }
 
 // writeHead writes the request line and header fields, checking that
-// nothing in them can end a line or the head early.
+// nothing in them can end a line or the head early (the lines of fw, when
+// it has them, were checked as the server loop parsed them).
 func (pc *h1Conn) writeHead(req *http.Request, hasBody bool, fw *forwarded) error {
 	host := req.Host
 	if host == "" {
@@ -432,7 +433,41 @@ func (pc *h1Conn) writeHead(req *http.Request, hasBody bool, fw *forwarded) erro
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	w.WriteString(host)
 	w.WriteString("\r\n")
-	for k, vv := range req.Header {
+	if fw != nil && fw.asLines {
+		for _, l := range fw.lines {
+			w.WriteString(l)
+			w.WriteString("\r\n")
+		}
+	} else if err := writeHeader(w, req.Header, fw); err != nil {
+		return err
+	}
+	if fw != nil {
+		if err := fw.writeFields(w, fw.e.r.Host); err != nil {
+			return err
+		}
+	}
+	switch {
+	case hasBody && req.ContentLength > 0:
+		w.WriteString("Content-Length: ")
+		var num [20]byte
+		w.Write(strconv.AppendInt(num[:0], req.ContentLength, 10))
+		w.WriteString("\r\n")
+	case hasBody:
+		w.WriteString("Transfer-Encoding: chunked\r\n")
+	case req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch:
+		w.WriteString("Content-Length: 0\r\n")
+	}
+	if req.Close {
+		w.WriteString("Connection: close\r\n")
+	}
+	_, err := w.WriteString("\r\n")
+	return err
+}
+
+// writeHeader writes the fields of h that go upstream, checking each; fw
+// says which those are, when set.
+func writeHeader(w *bufio.Writer, h http.Header, fw *forwarded) error {
+	for k, vv := range h {
 		if fw != nil {
 			if fw.skip(k) {
 				continue
@@ -460,27 +495,7 @@ func (pc *h1Conn) writeHead(req *http.Request, hasBody bool, fw *forwarded) erro
 			w.WriteString("\r\n")
 		}
 	}
-	if fw != nil {
-		if err := fw.writeFields(w, fw.e.r.Host); err != nil {
-			return err
-		}
-	}
-	switch {
-	case hasBody && req.ContentLength > 0:
-		w.WriteString("Content-Length: ")
-		var num [20]byte
-		w.Write(strconv.AppendInt(num[:0], req.ContentLength, 10))
-		w.WriteString("\r\n")
-	case hasBody:
-		w.WriteString("Transfer-Encoding: chunked\r\n")
-	case req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch:
-		w.WriteString("Content-Length: 0\r\n")
-	}
-	if req.Close {
-		w.WriteString("Connection: close\r\n")
-	}
-	_, err := w.WriteString("\r\n")
-	return err
+	return nil
 }
 
 // validTarget reports whether s has nothing that would end the request

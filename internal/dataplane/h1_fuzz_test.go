@@ -64,7 +64,7 @@ func FuzzH1Response(f *testing.F) {
 }
 
 func newTestConn() *h1Conn {
-	return &h1Conn{t: newH1Transport(nil, 0, &http.Transport{}), c: nopConn{}, fields: fieldCache{toClient: true}}
+	return &h1Conn{t: newH1Transport(nil, 0, &http.Transport{}), c: nopConn{}}
 }
 
 // parseResponseBytes reads the response to req from data on pc as the

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/meshgate/meshgate/internal/ir"
 )
@@ -628,6 +629,111 @@ func TestH1ResponseHeadLines(t *testing.T) {
 				}
 				if dates != 1 {
 					t.Errorf("request %d: %d Date lines, want 1", i, dates)
+				}
+				if !tc.ordered {
+					slices.Sort(got)
+					want := slices.Sorted(slices.Values(tc.want))
+					if !slices.Equal(got, want) {
+						t.Errorf("request %d: fields %q, want %q", i, got, want)
+					}
+				} else if !slices.Equal(got, tc.want) {
+					t.Errorf("request %d: fields %q, want %q in this order", i, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestH1RequestHeadLines reads, line by line, the request head an upstream
+// gets for a client's head sent over three requests on one connection: the
+// client's fields in its order, canonical and with one space after the
+// colon; hop-by-hop fields, an empty User-Agent and the forwarding fields
+// the gateway replaces left out; X-Request-Id kept or generated. Where
+// Connection names a field or X-Request-Id is empty, the fields go from
+// the header map, in its order.
+func TestH1RequestHeadLines(t *testing.T) {
+	cases := []struct {
+		name    string
+		fields  string
+		want    []string // upstream field lines but Host, X-Forwarded-* and X-Request-Id
+		ordered bool
+		reqID   string // "": a generated one
+	}{
+		{name: "client order",
+			// More fields than a map keeps in insertion order.
+			fields: "x-b: 2\r\nX-A:1\r\nAccept:  */*  \r\nUser-Agent: \r\nCookie: a=1\r\nX-Z: 3\r\ncookie: b=2\r\n" +
+				"X-Y: 4\r\nX-X: 5\r\nX-W: 6\r\nX-V: 7\r\nX-U: 8\r\nX-T: 9\r\n",
+			want: []string{"X-B: 2", "X-A: 1", "Accept: */*", "Cookie: a=1", "X-Z: 3", "Cookie: b=2",
+				"X-Y: 4", "X-X: 5", "X-W: 6", "X-V: 7", "X-U: 8", "X-T: 9"}, ordered: true},
+		{name: "hop-by-hop and replaced fields",
+			fields: "Connection: keep-alive\r\nKeep-Alive: 300\r\nTe: trailers\r\nProxy-Connection: keep-alive\r\nForwarded: for=192.0.2.1\r\nX-Forwarded-Host: elsewhere\r\nX-Forwarded-Proto: https\r\nX-Keep: 1\r\n",
+			want:   []string{"X-Keep: 1", "Te: trailers"}, ordered: true},
+		{name: "client's request id",
+			fields: "X-Request-Id: abc\r\nX-Keep: 1\r\n",
+			want:   []string{"X-Keep: 1"}, ordered: true, reqID: "abc"},
+		{name: "connection names a field",
+			fields: "Connection: X-Hop\r\nX-Hop: 1\r\nX-Keep: 2\r\nX-Other: 3\r\n",
+			want:   []string{"X-Keep: 2", "X-Other: 3"}},
+		{name: "empty request id",
+			fields: "X-Request-Id: \r\nX-Keep: 2\r\n",
+			want:   []string{"X-Keep: 2"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			heads := make(chan []string, 3)
+			b := startScriptedBackend(t, func(c net.Conn, br *bufio.Reader) {
+				for {
+					var lines []string
+					for {
+						line, err := br.ReadString('\n')
+						if err != nil {
+							return
+						}
+						if line = strings.TrimSuffix(line, "\r\n"); line == "" {
+							break
+						}
+						lines = append(lines, line)
+					}
+					heads <- lines
+					if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"); err != nil {
+						return
+					}
+				}
+			})
+			g := gatewayTo(t, b.backend)
+			u := g.url(8080, "/x")
+			addr := strings.TrimPrefix(u[:strings.LastIndex(u, "/x")], "http://")
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for i := range 3 { // the later ones from the connection's cache
+				fmt.Fprintf(c, "GET /x HTTP/1.1\r\nHost: %s\r\n%s\r\n", addr, tc.fields)
+				res, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				res.Body.Close()
+				var head []string
+				select {
+				case head = <-heads:
+				case <-time.After(10 * time.Second):
+					t.Fatalf("request %d: the upstream got no request", i)
+				}
+				var got, ids []string
+				for _, line := range head[1:] {
+					switch k, v, _ := strings.Cut(line, ": "); k {
+					case "Host", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+					case "X-Request-Id":
+						ids = append(ids, v)
+					default:
+						got = append(got, line)
+					}
+				}
+				if len(ids) != 1 || ids[0] == "" || tc.reqID != "" && ids[0] != tc.reqID {
+					t.Errorf("request %d: X-Request-Id values %q, want one, %q or generated", i, ids, tc.reqID)
 				}
 				if !tc.ordered {
 					slices.Sort(got)

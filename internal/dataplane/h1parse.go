@@ -146,9 +146,6 @@ func hopFieldOf(key string) hopFields {
 type fieldCache struct {
 	lines  []cachedField
 	status string // the last status line
-	// toClient is set for an upstream connection's cache: its lines are
-	// sent on to clients, and each keeps out.
-	toClient bool
 }
 
 type cachedField struct {
@@ -156,7 +153,7 @@ type cachedField struct {
 	key  string
 	val  []string // one value, capacity one
 	hop  hopFields
-	out  string // "Key: value" as written to a client; only in a toClient cache
+	out  string // "Key: value", as the field is sent on
 }
 
 // maxCachedFields bounds the lines a connection remembers: the first ones
@@ -180,9 +177,11 @@ func (fc *fieldCache) field(line []byte, i int) (cachedField, error) {
 	if err != nil {
 		return cachedField{}, err
 	}
-	f := cachedField{line: s, key: key, val: []string{v}, hop: hopFieldOf(key)}
-	if fc == nil || fc.toClient {
-		// parseFieldLine let no line break into v.
+	f := cachedField{line: s, key: key, val: []string{v}, hop: hopFieldOf(key), out: s}
+	if len(s) != len(key)+2+len(v) || s[:len(key)] != key || s[len(key):len(key)+2] != ": " {
+		// Most lines are sent on as they came; others (a name not
+		// canonical, spaces other than one after the colon) are
+		// rewritten. parseFieldLine let no line break into v.
 		f.out = key + ": " + v
 	}
 	if fc != nil {

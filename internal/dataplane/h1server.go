@@ -83,10 +83,15 @@ type h1ServerConn struct {
 	idle     atomic.Bool
 	w        h1Writer
 
-	fields     fieldCache  // the field lines of the connection's requests, parsed
-	series     lastSeries  // the metrics series of the previous request
-	ended      time.Time   // when the request just served was recorded; zero: not known
-	header     http.Header // the request in progress's
+	fields fieldCache  // the field lines of the connection's requests, parsed
+	series lastSeries  // the metrics series of the previous request
+	ended  time.Time   // when the request just served was recorded; zero: not known
+	header http.Header // the request in progress's
+	// The request in progress's field lines as they are sent upstream,
+	// in order (see sendOn); sendLines is false when some line's fate
+	// depends on more than the line.
+	lines      []string
+	sendLines  bool
 	lastTarget string
 	close      bool // the client asked to close after the response in progress
 
@@ -303,6 +308,7 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 	host, hasHost := "", false
 	contentLength := int64(0)
 	sc.close = false
+	sc.lines, sc.sendLines = sc.lines[:0], true
 	for i := range n {
 		var fl []byte
 		fl, rest, _ = bytes.Cut(rest, []byte("\r\n"))
@@ -311,6 +317,12 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 			return false
 		}
 		value := f.val[0]
+		switch send, known := sendOn(f); {
+		case !known:
+			sc.sendLines = false
+		case send:
+			sc.lines = append(sc.lines, f.out)
+		}
 		switch f.key {
 		case "Host":
 			if hasHost || !httpguts.ValidHostHeader(value) {

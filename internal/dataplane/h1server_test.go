@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -351,6 +353,8 @@ func FuzzH1ServerParse(f *testing.F) {
 		"GET /%41%2f HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
 		"PUT /a HTTP/1.1\r\nhost: b\r\ncontent-length: 03\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: \r\nx-request-id:  a \r\nConnection: keep-alive, close\r\nKeep-Alive: 5\r\nTe: trailers\r\nForwarded: for=x\r\nX-A:1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nConnection: x-a\r\nX-A: 1\r\nX-Request-Id: \r\n\r\n",
 	} {
 		f.Add(s)
 	}
@@ -382,6 +386,29 @@ func FuzzH1ServerParse(f *testing.F) {
 		for k, vv := range want.Header {
 			if !equalStrings(got.Header[k], vv) {
 				t.Fatalf("%q: %s: %q, want %q", head, k, got.Header[k], vv)
+			}
+		}
+		// The lines kept to send upstream are those the header map gives.
+		if sc.sendLines {
+			fw := &forwarded{conn: want.Header["Connection"]}
+			if field(want.Header, "X-Request-Id") == "" {
+				fw.reqID = []byte("generated")
+			}
+			var b bytes.Buffer
+			w := bufio.NewWriter(&b)
+			if err := writeHeader(w, want.Header, fw); err != nil {
+				t.Fatalf("%q: lines kept, but the map's fields are refused: %v", head, err)
+			}
+			w.Flush()
+			fromMap := strings.Split(strings.TrimSuffix(b.String(), "\r\n"), "\r\n")
+			if b.Len() == 0 {
+				fromMap = nil
+			}
+			kept := slices.Clone(sc.lines)
+			slices.Sort(fromMap)
+			slices.Sort(kept)
+			if !slices.Equal(kept, fromMap) {
+				t.Fatalf("%q: lines to send %q, the map gives %q", head, kept, fromMap)
 			}
 		}
 		// The same head again on the same connection: its field lines

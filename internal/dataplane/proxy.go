@@ -36,6 +36,10 @@ type forwarded struct {
 	reqID    []byte   // X-Request-Id to send; nil when the client's is kept
 	te       bool     // send "Te: trailers"
 	conn     []string // the client's Connection values: the fields they list are hop-by-hop
+	// lines, when asLines is set, are the client's field lines to send
+	// as they are, in order: what skip leaves of its header.
+	lines   []string
+	asLines bool
 
 	res h1Response // where the transport reads the response
 }
@@ -43,12 +47,10 @@ type forwarded struct {
 // skip reports whether a field of the client's request is not written
 // upstream as it is.
 func (fw *forwarded) skip(k string) bool {
-	if hopFieldOf(k) != 0 {
+	if hopFieldOf(k) != 0 || replaced(k) {
 		return true
 	}
 	switch k {
-	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Host", "Content-Length":
-		return true
 	case "X-Request-Id":
 		return fw.reqID != nil
 	}
@@ -58,6 +60,41 @@ func (fw *forwarded) skip(k string) bool {
 		}
 	}
 	return false
+}
+
+// replaced reports whether the gateway writes a field of its own in place
+// of the client's.
+func replaced(k string) bool {
+	switch k {
+	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Host", "Content-Length":
+		return true
+	}
+	return false
+}
+
+// sendOn is skip, and writeHead's leaving out of an empty User-Agent, for a
+// field line of a request the server loop parsed, told from the line alone:
+// whether the line is sent upstream as it is. known is false when that
+// depends on the request's other lines: a Connection field naming fields
+// other than close and keep-alive, or an empty X-Request-Id (the gateway
+// then sends one of its own in place of every X-Request-Id line).
+func sendOn(f cachedField) (send, known bool) {
+	switch {
+	case f.key == "Connection":
+		for t := range strings.SplitSeq(f.val[0], ",") {
+			if t = strings.TrimSpace(t); t != "" && !strings.EqualFold(t, "close") && !strings.EqualFold(t, "keep-alive") {
+				return false, false
+			}
+		}
+		return false, true
+	case f.hop != 0 || replaced(f.key):
+		return false, true
+	case f.key == "X-Request-Id" && f.val[0] == "":
+		return false, false
+	case f.key == "User-Agent" && f.val[0] == "":
+		return false, true
+	}
+	return true, true
 }
 
 // listsToken reports whether the comma-separated list v has token (any case).
@@ -141,6 +178,13 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 	}
 	fw.te = httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers")
 	fw.conn = r.Header["Connection"]
+	hw, _ := e.w.(*h1Writer)
+	fw.lines, fw.asLines = nil, false
+	if hw != nil && r == &hw.sc.r.req && hw.sc.sendLines {
+		// The server loop parsed r and kept its lines: they are written
+		// as they came instead of the header map, key by key.
+		fw.lines, fw.asLines = hw.sc.lines, true
+	}
 
 	out := &c.out
 	out.Scheme = "http"
@@ -175,7 +219,6 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 	dst := e.Header()
 	plain := dropHopByHop(dst, c.fw.res.hop)
 	announced := len(res.Trailer)
-	hw, _ := e.w.(*h1Writer)
 	if hw != nil && plain && announced == 0 {
 		// dst holds the response's fields but the hop-by-hop ones and
 		// nothing else: the writer sends the lines as they came, in
