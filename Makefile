@@ -57,6 +57,7 @@ fuzz:
 	$(GO) test ./internal/router -run '^$$' -fuzz FuzzDecideIndexed -fuzztime 30s
 	$(GO) test ./internal/dataplane -run '^$$' -fuzz FuzzH1Response -fuzztime 30s
 	$(GO) test ./internal/dataplane -run '^$$' -fuzz FuzzH1ServerParse -fuzztime 30s
+	$(GO) test ./internal/dataplane -run '^$$' -fuzz FuzzHeadEnd -fuzztime 30s
 
 demo:
 	$(GO) run ./cmd/meshgate demo

@@ -217,7 +217,7 @@ func (sc *h1ServerConn) readHead() (head []byte, ok bool, err error) {
 	timed := false
 	for {
 		buf, _ := sc.br.Peek(sc.br.Buffered())
-		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+		if i := headEnd(buf); i >= 0 {
 			return buf[:i+4], true, nil
 		}
 		if len(buf) >= sc.br.Size() {
@@ -251,6 +251,21 @@ func (sc *h1ServerConn) idleDeadline() {
 	}
 	sc.deadline = now.Add(idleTimeout)
 	sc.c.SetReadDeadline(sc.deadline)
+}
+
+// headEnd is the index of the first CRLFCRLF in b, -1 if there is none.
+// It looks at each line feed, rather than at every byte for four.
+func headEnd(b []byte) int {
+	for p := 0; ; p++ {
+		j := bytes.IndexByte(b[p:], '\n')
+		if j < 0 {
+			return -1
+		}
+		p += j
+		if p >= 1 && p+2 < len(b) && b[p-1] == '\r' && b[p+1] == '\r' && b[p+2] == '\n' {
+			return p - 1
+		}
+	}
 }
 
 // handOff gives the connection, with what was read of it, to net/http.
@@ -294,7 +309,8 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 		}
 	}
 
-	n := bytes.Count(rest, []byte("\r\n")) - 1 // the last one ends the head
+	// The last line feed ends the head; a bare one fails its line below.
+	n := bytes.Count(rest, []byte{'\n'}) - 1
 	// The header map is the connection's: nothing uses a request's header
 	// once its response is complete (the upstream transports write it
 	// before they return, or copy it).
@@ -310,8 +326,12 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 	sc.close = false
 	sc.lines, sc.sendLines = sc.lines[:0], true
 	for i := range n {
-		var fl []byte
-		fl, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		j := bytes.IndexByte(rest, '\n')
+		if j < 1 || rest[j-1] != '\r' {
+			return false
+		}
+		fl := rest[:j-1]
+		rest = rest[j+1:]
 		f, err := sc.fields.field(fl, i)
 		if err != nil {
 			return false

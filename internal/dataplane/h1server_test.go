@@ -436,3 +436,14 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+func FuzzHeadEnd(f *testing.F) {
+	for _, s := range []string{"\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET", "a\n\r\n\r\n", "\r\n\r", "\n\r\n\r\n\r\n", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := headEnd([]byte(s)), strings.Index(s, "\r\n\r\n"); got != want {
+			t.Fatalf("headEnd(%q) = %d, want %d", s, got, want)
+		}
+	})
+}
