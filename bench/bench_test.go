@@ -194,3 +194,25 @@ func TestTargetWithoutH2C(t *testing.T) {
 		t.Errorf("go-floor should be in the h1 table only:\n%s", md)
 	}
 }
+
+func TestLoadArgv(t *testing.T) {
+	byName := map[string]load{}
+	for _, l := range allLoads {
+		byName[l.name] = l
+	}
+	for _, tc := range []struct {
+		load string
+		want string
+	}{
+		{"h1-c50", "taskset -c 0 wrk -t1 -c50 -d10s --latency http://x/"},
+		{"h1b-c50", "taskset -c 0 wrk -t1 -c50 -d10s --latency -H " + strings.Join(browserFields, " -H ") + " http://x/"},
+		{"h2c-c50", "taskset -c 0 h2load -t1 -c50 -m10 -D 10 --log-file=log http://x/"},
+	} {
+		if got := strings.Join(byName[tc.load].argv("0", "http://x/", 10*time.Second, "log"), " "); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.load, got, tc.want)
+		}
+	}
+	if n := len(browserFields); n != 8 {
+		t.Errorf("%d browser fields, the load's title says 8", n)
+	}
+}

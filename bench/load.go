@@ -21,11 +21,27 @@ type load struct {
 	conns int
 	// streams is h2load's concurrent streams per connection.
 	streams int
+	// fields are request header fields sent besides Host.
+	fields []string
+}
+
+// browserFields are eight fields a browser sends with a page request: wrk
+// sends none but Host, and a gateway's cost per field shows only with them.
+var browserFields = []string{
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+	"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+	"Accept-Language: en-US,en;q=0.9",
+	"Accept-Encoding: gzip, deflate, br",
+	"Cookie: session=abcdef0123456789; theme=dark",
+	"Referer: http://bench.example.com/index.html",
+	"Cache-Control: no-cache",
+	"Sec-Fetch-Mode: navigate",
 }
 
 var allLoads = []load{
 	{name: "h1-c50", title: "HTTP/1.1 keep-alive, 50 connections", conns: 50},
 	{name: "h1-c200", title: "HTTP/1.1 keep-alive, 200 connections", conns: 200},
+	{name: "h1b-c50", title: "HTTP/1.1 keep-alive, 50 connections, a browser's request (8 more fields)", conns: 50, fields: browserFields},
 	{name: "h2c-c50", title: "h2c (prior knowledge), 50 connections × 10 streams", h2c: true, conns: 50, streams: 10},
 }
 
@@ -46,7 +62,11 @@ func (l load) argv(cpu, url string, d time.Duration, logFile string) []string {
 		return []string{"taskset", "-c", cpu, "h2load", "-t1", fmt.Sprintf("-c%d", l.conns), fmt.Sprintf("-m%d", l.streams),
 			"-D", secs, "--log-file=" + logFile, url}
 	}
-	return []string{"taskset", "-c", cpu, "wrk", "-t1", fmt.Sprintf("-c%d", l.conns), "-d" + secs + "s", "--latency", url}
+	argv := []string{"taskset", "-c", cpu, "wrk", "-t1", fmt.Sprintf("-c%d", l.conns), "-d" + secs + "s", "--latency"}
+	for _, f := range l.fields {
+		argv = append(argv, "-H", f)
+	}
+	return append(argv, url)
 }
 
 // run drives url for d and parses what the generator printed.

@@ -92,7 +92,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measured run")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured run before each measured one")
 	fs.StringVar(&targets, "targets", strings.Join(allTargets, ","), "what to measure, comma-separated (meshgate-standalone: meshgate built with -tags standalone, one route; go-floor: the least a Go HTTP/1.1 proxy does, bench/floor; not measured under h2c)")
-	fs.StringVar(&loads, "loads", "h1-c50,h1-c200,h2c-c50", "loads, comma-separated")
+	fs.StringVar(&loads, "loads", "h1-c50,h1-c200,h1b-c50,h2c-c50", "loads, comma-separated (h1b-c50: 50 connections sending a browser's eight request fields besides Host)")
 	fs.IntVar(&o.routes, "routes", 10000, "GatewayRoutes of the meshgate-routes target")
 	fs.StringVar(&reloadRoutes, "reload-routes", "10,10000", "route counts the reload latency is measured at (empty: skip)")
 	fs.StringVar(&errorRoutes, "error-routes", "10,1000", "route counts at which -reloads reloads run under load, counting errors")
