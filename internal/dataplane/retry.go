@@ -558,7 +558,9 @@ type responseBody struct {
 
 func (b *responseBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if n > 0 {
+	if n > 0 && err == nil {
+		// A read that ends the body ends the call: the stream's idle
+		// clock no longer matters, and the clock read is saved.
 		b.c.wd.touch()
 	}
 	switch {
