@@ -216,3 +216,19 @@ func TestLoadArgv(t *testing.T) {
 		t.Errorf("%d browser fields, the load's title says 8", n)
 	}
 }
+
+func TestDuration(t *testing.T) {
+	for _, tc := range []struct {
+		v, unit string
+		want    time.Duration
+	}{
+		{"4.18", "ms", 4180 * time.Microsecond},
+		{"812.33", "us", 812330 * time.Nanosecond},
+		{"1.01", "s", 1010 * time.Millisecond},
+		{"2.5", "m", 150 * time.Second},
+	} {
+		if got := duration(tc.v, tc.unit); got != tc.want {
+			t.Errorf("duration(%s%s) = %v, want %v", tc.v, tc.unit, got, tc.want)
+		}
+	}
+}

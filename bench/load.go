@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"regexp"
@@ -141,17 +142,20 @@ func parseWrk(out string) (result, error) {
 	return r, nil
 }
 
+// duration is wrk's "4.18ms": rounded to the nanosecond, so that the
+// float's error does not print as 4.179999ms.
 func duration(v, unit string) time.Duration {
 	f, _ := strconv.ParseFloat(v, 64)
+	scale := time.Second
 	switch unit {
 	case "us":
-		return time.Duration(f * float64(time.Microsecond))
+		scale = time.Microsecond
 	case "ms":
-		return time.Duration(f * float64(time.Millisecond))
+		scale = time.Millisecond
 	case "m":
-		return time.Duration(f * float64(time.Minute))
+		scale = time.Minute
 	}
-	return time.Duration(f * float64(time.Second))
+	return time.Duration(math.Round(f * float64(scale)))
 }
 
 var (
