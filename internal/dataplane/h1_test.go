@@ -139,6 +139,35 @@ func startAnsweringBackend(t *testing.T, response string, keep bool) *rawBackend
 	})
 }
 
+// dialGateway connects to g's port 8080, for as long as the test runs; addr
+// is the Host to send.
+func dialGateway(t *testing.T, g *gateway) (c net.Conn, br *bufio.Reader, addr string) {
+	t.Helper()
+	addr = g.p.Addrs()[8080].String()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, bufio.NewReader(c), addr
+}
+
+// checkFields compares the field lines of request i with want, in order
+// when ordered.
+func checkFields(t *testing.T, i int, got, want []string, ordered bool) {
+	t.Helper()
+	if ordered {
+		if !slices.Equal(got, want) {
+			t.Errorf("request %d: fields %q, want %q in this order", i, got, want)
+		}
+		return
+	}
+	got, want = slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))
+	if !slices.Equal(got, want) {
+		t.Errorf("request %d: fields %q, want %q", i, got, want)
+	}
+}
+
 func gatewayTo(t *testing.T, b *backend) *gateway {
 	return startGateway(t, meshConfig([]*ir.Listener{listenerOf(8080, route("r", "b", ir.Match{Prefix: "/"}))}, b))
 }
@@ -590,15 +619,7 @@ func TestH1ResponseHeadLines(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			b := startAnsweringBackend(t, tc.response, true)
-			g := gatewayTo(t, b.backend)
-			u := g.url(8080, "/x")
-			addr := strings.TrimPrefix(u[:strings.LastIndex(u, "/x")], "http://")
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			br := bufio.NewReader(c)
+			c, br, addr := dialGateway(t, gatewayTo(t, b.backend))
 			for i := range 3 { // the later ones from the connections' caches
 				fmt.Fprintf(c, "GET /x HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
 				var got []string
@@ -630,15 +651,7 @@ func TestH1ResponseHeadLines(t *testing.T) {
 				if dates != 1 {
 					t.Errorf("request %d: %d Date lines, want 1", i, dates)
 				}
-				if !tc.ordered {
-					slices.Sort(got)
-					want := slices.Sorted(slices.Values(tc.want))
-					if !slices.Equal(got, want) {
-						t.Errorf("request %d: fields %q, want %q", i, got, want)
-					}
-				} else if !slices.Equal(got, tc.want) {
-					t.Errorf("request %d: fields %q, want %q in this order", i, got, tc.want)
-				}
+				checkFields(t, i, got, tc.want, tc.ordered)
 			}
 		})
 	}
@@ -700,15 +713,7 @@ func TestH1RequestHeadLines(t *testing.T) {
 					}
 				}
 			})
-			g := gatewayTo(t, b.backend)
-			u := g.url(8080, "/x")
-			addr := strings.TrimPrefix(u[:strings.LastIndex(u, "/x")], "http://")
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			br := bufio.NewReader(c)
+			c, br, addr := dialGateway(t, gatewayTo(t, b.backend))
 			for i := range 3 { // the later ones from the connection's cache
 				fmt.Fprintf(c, "GET /x HTTP/1.1\r\nHost: %s\r\n%s\r\n", addr, tc.fields)
 				res, err := http.ReadResponse(br, nil)
@@ -735,15 +740,7 @@ func TestH1RequestHeadLines(t *testing.T) {
 				if len(ids) != 1 || ids[0] == "" || tc.reqID != "" && ids[0] != tc.reqID {
 					t.Errorf("request %d: X-Request-Id values %q, want one, %q or generated", i, ids, tc.reqID)
 				}
-				if !tc.ordered {
-					slices.Sort(got)
-					want := slices.Sorted(slices.Values(tc.want))
-					if !slices.Equal(got, want) {
-						t.Errorf("request %d: fields %q, want %q", i, got, want)
-					}
-				} else if !slices.Equal(got, tc.want) {
-					t.Errorf("request %d: fields %q, want %q in this order", i, got, tc.want)
-				}
+				checkFields(t, i, got, tc.want, tc.ordered)
 			}
 		})
 	}
