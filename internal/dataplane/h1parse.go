@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -222,6 +223,11 @@ func parseFields(block []byte, h http.Header, fc *fieldCache, lines *[]string) (
 		h = make(http.Header, bytes.Count(block, []byte("\n")))
 	}
 	var hop hopFields
+	// Into an empty h, a key not seen earlier in block goes in without
+	// first being looked up: one hash of it instead of two.
+	fresh := len(h) == 0
+	var seen [16]string
+	nseen := 0
 	for n := 0; len(block) > 0; n++ {
 		i := bytes.IndexByte(block, '\n') // present: every line ends in CRLF
 		line := block[:i-1]
@@ -232,6 +238,13 @@ func parseFields(block []byte, h http.Header, fc *fieldCache, lines *[]string) (
 		}
 		if lines != nil && f.hop == 0 {
 			*lines = append(*lines, f.out)
+		}
+		if fresh && nseen < len(seen) && !slices.Contains(seen[:nseen], f.key) {
+			seen[nseen] = f.key
+			nseen++
+			hop |= f.hop
+			h[f.key] = f.val
+			continue
 		}
 		if cur, ok := h[f.key]; ok {
 			h[f.key] = append(cur, f.val[0])
