@@ -213,6 +213,24 @@ func reuseString(prev *string, b []byte) string {
 	return *prev
 }
 
+// newKeys tells, for the first keys of a message, whether each is new in
+// it, by comparing it with the ones before instead of hashing it.
+type newKeys struct {
+	keys [16]string
+	n    int
+}
+
+// add reports whether key is new, and remembers it; false means it came
+// before, or that there were too many keys to tell.
+func (s *newKeys) add(key string) bool {
+	if s.n == len(s.keys) || slices.Contains(s.keys[:s.n], key) {
+		return false
+	}
+	s.keys[s.n] = key
+	s.n++
+	return true
+}
+
 // parseFields parses header (or trailer) field lines, each ending in CRLF,
 // into h, which is created when nil, and says which hop-by-hop fields it
 // has. fc, when not nil, is the connection's cache; lines, when not nil,
@@ -226,8 +244,7 @@ func parseFields(block []byte, h http.Header, fc *fieldCache, lines *[]string) (
 	// Into an empty h, a key not seen earlier in block goes in without
 	// first being looked up: one hash of it instead of two.
 	fresh := len(h) == 0
-	var seen [16]string
-	nseen := 0
+	var seen newKeys
 	for n := 0; len(block) > 0; n++ {
 		i := bytes.IndexByte(block, '\n') // present: every line ends in CRLF
 		line := block[:i-1]
@@ -239,9 +256,7 @@ func parseFields(block []byte, h http.Header, fc *fieldCache, lines *[]string) (
 		if lines != nil && f.hop == 0 {
 			*lines = append(*lines, f.out)
 		}
-		if fresh && nseen < len(seen) && !slices.Contains(seen[:nseen], f.key) {
-			seen[nseen] = f.key
-			nseen++
+		if fresh && seen.add(f.key) {
 			hop |= f.hop
 			h[f.key] = f.val
 			continue

@@ -325,6 +325,7 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 	contentLength := int64(0)
 	sc.close = false
 	sc.lines, sc.sendLines = sc.lines[:0], true
+	var seen newKeys // h is empty: a new key goes in without a lookup
 	for i := range n {
 		j := bytes.IndexByte(rest, '\n')
 		if j < 1 || rest[j-1] != '\r' {
@@ -363,10 +364,12 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 				sc.close = true
 			}
 		}
-		if vv := h[f.key]; vv != nil {
+		if seen.add(f.key) {
+			h[f.key] = f.val // shared with the cache: see fieldCache
+		} else if vv := h[f.key]; vv != nil {
 			h[f.key] = append(vv, value)
 		} else {
-			h[f.key] = f.val // shared with the cache: see fieldCache
+			h[f.key] = f.val
 		}
 	}
 	if !hasHost {
