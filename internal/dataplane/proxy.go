@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bufio"
 	"io"
+	"iter"
 	"net"
 	"net/http"
 	"strings"
@@ -81,10 +82,8 @@ func replaced(k string) bool {
 func sendOn(f cachedField) (send, known bool) {
 	switch {
 	case f.key == "Connection":
-		for t := range strings.SplitSeq(f.val[0], ",") {
-			if t = strings.TrimSpace(t); t != "" && !strings.EqualFold(t, "close") && !strings.EqualFold(t, "keep-alive") {
-				return false, false
-			}
+		for range connectionNames(f.val[0]) {
+			return false, false
 		}
 		return false, true
 	case f.hop != 0 || replaced(f.key):
@@ -95,6 +94,19 @@ func sendOn(f cachedField) (send, known bool) {
 		return false, true
 	}
 	return true, true
+}
+
+// connectionNames yields the field names a Connection value lists. The
+// usual options, keep-alive and close, name no field: the one is among
+// hopByHop, the other only ends the connection.
+func connectionNames(v string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.TrimSpace(t); t != "" && !strings.EqualFold(t, "keep-alive") && !strings.EqualFold(t, "close") && !yield(t) {
+				return
+			}
+		}
+	}
 }
 
 // listsToken reports whether the comma-separated list v has token (any case).
@@ -313,14 +325,9 @@ func dropHopByHop(h http.Header, present hopFields) (plain bool) {
 		conn = nil
 	}
 	for _, f := range conn {
-		for sf := range strings.SplitSeq(f, ",") {
-			// "keep-alive" and "close", the usual ones, cost no
-			// canonicalisation: the one is removed below, the other
-			// names no field.
-			if sf = strings.TrimSpace(sf); sf != "" && !strings.EqualFold(sf, "keep-alive") && !strings.EqualFold(sf, "close") {
-				delete(h, http.CanonicalHeaderKey(sf))
-				plain = false
-			}
+		for name := range connectionNames(f) {
+			delete(h, http.CanonicalHeaderKey(name))
+			plain = false
 		}
 	}
 	for i, k := range hopByHop {
