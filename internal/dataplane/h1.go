@@ -188,14 +188,16 @@ func (t *h1Transport) takeIdle(addr string, now time.Duration) *h1Conn {
 	p.idle[n] = nil
 	p.idle = p.idle[:n]
 	var stale []*h1Conn
-	if t.idle > 0 && now < 0 {
-		now = monoNow()
-	}
-	if t.idle > 0 && now-pc.idleSince > t.idle {
-		// It and every older one have been idle too long.
-		stale = append(p.idle, pc)
-		p.idle = nil
-		pc = nil
+	if t.idle > 0 {
+		if now < 0 {
+			now = monoNow()
+		}
+		if now-pc.idleSince > t.idle {
+			// It and every older one have been idle too long.
+			stale = append(p.idle, pc)
+			p.idle = nil
+			pc = nil
+		}
 	}
 	t.mu.Unlock()
 	for _, s := range stale {
@@ -444,10 +446,7 @@ func (pc *h1Conn) writeHead(req *http.Request, hasBody bool, fw *forwarded) erro
 	w.WriteString(host)
 	w.WriteString("\r\n")
 	if fw != nil && fw.asLines {
-		for _, l := range fw.lines {
-			w.WriteString(l)
-			w.WriteString("\r\n")
-		}
+		writeLines(w, fw.lines)
 	} else if err := writeHeader(w, req.Header, fw); err != nil {
 		return err
 	}

@@ -727,6 +727,15 @@ func hasLineBreak(v string) bool {
 	return false
 }
 
+// writeLines writes field lines that are ready to send ("Key: value"),
+// each ended by CRLF.
+func writeLines(bw *bufio.Writer, lines []string) {
+	for _, l := range lines {
+		bw.WriteString(l)
+		bw.WriteString("\r\n")
+	}
+}
+
 // writeField writes a field line for each of vv, a line break in a value
 // becoming a space, as net/http writes them.
 func writeField(bw *bufio.Writer, k string, vv []string) {
@@ -791,10 +800,7 @@ func (w *h1Writer) writeHead(ended bool) {
 	w.writeStatus(w.status)
 	if w.lines != nil {
 		bw := w.sc.bw
-		for _, l := range w.lines {
-			bw.WriteString(l)
-			bw.WriteString("\r\n")
-		}
+		writeLines(bw, w.lines)
 		for _, k := range added[:n] {
 			writeField(bw, k, w.h[k])
 		}
