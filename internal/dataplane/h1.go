@@ -380,6 +380,9 @@ type h1Response struct {
 	res  http.Response
 	body h1Body
 	hop  hopFields // the hop-by-hop fields of res.Header
+	// facts are the values of the fields the transport asks about, as
+	// res.Header had them when it was parsed.
+	facts fieldFacts
 	// lines are the response's field lines but the hop-by-hop ones, in
 	// order, as a client is sent them: the direct path writes them
 	// instead of res.Header when that holds nothing else (proxy.go).
@@ -391,7 +394,7 @@ func (pc *h1Conn) body(req *http.Request, hr *h1Response, watch connWatch) (*htt
 	res := &hr.res
 	b := &hr.body
 	*b = h1Body{pc: pc, req: req, res: res, watch: watch}
-	f, length, err := responseFraming(req.Method, res.ProtoMinor, res.StatusCode, res.Header)
+	f, length, err := responseFraming(req.Method, res.ProtoMinor, res.StatusCode, hr.facts[factTransferEncoding], hr.facts[factContentLength])
 	if err != nil {
 		b.finish(false)
 		return nil, err
@@ -604,10 +607,14 @@ func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwa
 		into = fw.e.Header()
 	}
 	for n1xx := 0; ; n1xx++ {
-		head, err := readHead(pc.br, pc.head[:0])
-		pc.head = head[:0]
-		if err != nil {
-			return nil, err
+		head, ok := peekHead(pc.br)
+		if !ok {
+			var err error
+			head, err = readHead(pc.br, pc.head[:0])
+			pc.head = head[:0]
+			if err != nil {
+				return nil, err
+			}
 		}
 		if into != nil {
 			clear(into) // what an earlier attempt's response left
@@ -625,7 +632,7 @@ func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwa
 		code := res.StatusCode
 		if code >= 200 {
 			res.Request = req
-			if res.ProtoMinor == 0 || headerHasToken(res.Header["Connection"], "close") {
+			if res.ProtoMinor == 0 || headerHasToken(hr.facts[factConnection], "close") {
 				pc.closeAfter = true
 			}
 			if cap(pc.head) > 4<<10 {
@@ -661,7 +668,8 @@ func parseResponseHead(head []byte, hr *h1Response, into http.Header, fc *fieldC
 		return err
 	}
 	lines := hr.lines[:0]
-	h, hop, err := parseFields(head[min(i+2, len(head)):], into, fc, &lines)
+	var facts fieldFacts
+	h, hop, err := parseFields(head[min(i+2, len(head)):], into, fc, &lines, &facts)
 	if err != nil {
 		return err
 	}
@@ -669,7 +677,7 @@ func parseResponseHead(head []byte, hr *h1Response, into http.Header, fc *fieldC
 	if minor == 0 {
 		proto = "HTTP/1.0"
 	}
-	*hr = h1Response{res: http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: minor, Header: h}, hop: hop, lines: lines}
+	*hr = h1Response{res: http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: minor, Header: h}, hop: hop, facts: facts, lines: lines}
 	return nil
 }
 
@@ -798,7 +806,7 @@ func (b *h1Body) readTrailer() error {
 	if len(block) == 0 {
 		return nil
 	}
-	t, _, err := parseFields(block, b.res.Trailer, &pc.fields, nil)
+	t, _, err := parseFields(block, b.res.Trailer, &pc.fields, nil, nil)
 	if err != nil {
 		return err
 	}

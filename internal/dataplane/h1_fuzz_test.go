@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"reflect"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -60,6 +62,12 @@ func FuzzH1Response(f *testing.F) {
 		if err != nil || !reflect.DeepEqual(again.Header, want.Header) || again.StatusCode != want.StatusCode {
 			t.Fatalf("read again: %v, header %q, net/http's %q, from %q", err, again.Header, want.Header, data)
 		}
+		// A byte at a time, the head is never buffered whole: it is read
+		// line by line instead of where it lies.
+		slow, slowBody, err := parseResponseFrom(req, iotest.OneByteReader(bytes.NewReader(data)), newTestConn())
+		if err != nil || slow.StatusCode != want.StatusCode || !bytes.Equal(slowBody, wantBody) || !reflect.DeepEqual(slow.Header, want.Header) {
+			t.Fatalf("read a byte at a time: %v, %d %q %q, net/http's %d %q %q, from %q", err, slow.StatusCode, slow.Header, slowBody, want.StatusCode, want.Header, wantBody, data)
+		}
 	})
 }
 
@@ -70,10 +78,21 @@ func newTestConn() *h1Conn {
 // parseResponseBytes reads the response to req from data on pc as the
 // transport does.
 func parseResponseBytes(req *http.Request, data []byte, pc *h1Conn) (*http.Response, []byte, error) {
-	pc.br = bufio.NewReaderSize(bytes.NewReader(data), 4096)
+	return parseResponseFrom(req, bytes.NewReader(data), pc)
+}
+
+// parseResponseFrom is parseResponseBytes reading from r. It also checks
+// that the facts noted of the head are what its header says.
+func parseResponseFrom(req *http.Request, r io.Reader, pc *h1Conn) (*http.Response, []byte, error) {
+	pc.br = bufio.NewReaderSize(r, 4096)
 	hr, err := pc.readResponse(context.Background(), req, nil)
 	if err != nil {
 		return nil, nil, err
+	}
+	for k := factConnection; k < nFacts; k++ {
+		if got, want := hr.facts[k], hr.res.Header[factKeys[k]]; !reflect.DeepEqual(got, want) {
+			return nil, nil, fmt.Errorf("%s noted as %q, the header has %q", factKeys[k], got, want)
+		}
 	}
 	res, err := pc.body(req, hr, connWatch{stop: func() bool { return true }})
 	if err != nil {

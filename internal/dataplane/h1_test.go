@@ -571,19 +571,27 @@ func TestFieldCache(t *testing.T) {
 		many,
 		many,
 		"Server: nginx\r\nContent-Length: 64\r\nX-F3: 3\r\n",
+		"Connection: keep-alive\r\nContent-Length: 2\r\nConnection: close\r\nContent-Length: 2\r\nGrpc-Status: 0\r\n",
+		"Transfer-Encoding: chunked\r\nContent-Type: application/grpc\r\n",
 	}
 	var fc fieldCache
 	for i, m := range messages {
-		want, wantHop, err := parseFields([]byte(m), nil, nil, nil)
+		want, wantHop, err := parseFields([]byte(m), nil, nil, nil, nil)
 		if err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
-		got, gotHop, err := parseFields([]byte(m), nil, &fc, nil)
+		var facts fieldFacts
+		got, gotHop, err := parseFields([]byte(m), nil, &fc, nil, &facts)
 		if err != nil {
 			t.Fatalf("message %d, cached: %v", i, err)
 		}
 		if !reflect.DeepEqual(got, want) || gotHop != wantHop {
 			t.Errorf("message %d: cached parse %v (hop %b), want %v (hop %b)", i, got, gotHop, want, wantHop)
+		}
+		for k := factConnection; k < nFacts; k++ {
+			if !reflect.DeepEqual(facts[k], got[factKeys[k]]) {
+				t.Errorf("message %d: %s noted as %q, the header has %q", i, factKeys[k], facts[k], got[factKeys[k]])
+			}
 		}
 		if len(fc.lines) > maxCachedFields {
 			t.Errorf("message %d: the cache holds %d lines, more than %d", i, len(fc.lines), maxCachedFields)

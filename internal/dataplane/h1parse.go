@@ -71,6 +71,31 @@ func readHead(br *bufio.Reader, buf []byte) ([]byte, error) {
 	}
 }
 
+// peekHead returns a head that br already holds whole, every line ending
+// in CRLF, without its empty last line, and consumes it; ok is false when
+// br holds less or a line ends otherwise, and readHead must read it. The
+// head is br's own buffer: it is good until br is read again.
+func peekHead(br *bufio.Reader) (head []byte, ok bool) {
+	b, _ := br.Peek(br.Buffered())
+	for p := 0; ; p++ {
+		j := bytes.IndexByte(b[p:], '\n')
+		if j < 0 {
+			return nil, false
+		}
+		p += j
+		if p == 0 || b[p-1] != '\r' {
+			return nil, false
+		}
+		if p == 1 || b[p-2] == '\n' { // an empty line
+			if p == 1 {
+				return nil, false // no status line: readHead says what is wrong
+			}
+			br.Discard(p + 1)
+			return b[:p-1], true
+		}
+	}
+}
+
 // parseStatusLine parses "HTTP/1.x SSS reason".
 func parseStatusLine(line string) (code, minor int, status string, err error) {
 	if len(line) < 12 || !strings.HasPrefix(line, "HTTP/1.") || line[8] != ' ' {
@@ -132,6 +157,48 @@ func hopFieldOf(key string) hopFields {
 	return 0
 }
 
+// fact is one of the response fields that the transport and the retry
+// logic ask about. The parser notes their values as it parses them
+// (fieldFacts), so that nobody looks them up in the header after it.
+type fact uint8
+
+const (
+	factConnection fact = iota + 1
+	factContentLength
+	factContentType
+	factGrpcStatus
+	factTransferEncoding
+	nFacts
+)
+
+var factKeys = [nFacts]string{"", "Connection", "Content-Length", "Content-Type", "Grpc-Status", "Transfer-Encoding"}
+
+func factOf(key string) fact {
+	for i := factConnection; i < nFacts; i++ {
+		if key == factKeys[i] {
+			return i
+		}
+	}
+	return 0
+}
+
+// fieldFacts holds, for each fact, the values its field has in the header
+// parsed with it: the header's own slice, nil when the field is absent.
+type fieldFacts [nFacts][]string
+
+// first is the first value of k's field, "" when there is none. With no
+// facts (f nil) it is read from h.
+func (f *fieldFacts) first(h http.Header, k fact) string {
+	v := h[factKeys[k]]
+	if f != nil {
+		v = f[k]
+	}
+	if len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // fieldCache remembers the field lines of a connection's earlier messages,
 // parsed: a client's requests repeat most of theirs (Host, User-Agent,
 // Accept), an upstream's responses too (Server, Content-Type,
@@ -154,6 +221,7 @@ type cachedField struct {
 	key  string
 	val  []string // one value, capacity one
 	hop  hopFields
+	fact fact
 	out  string // "Key: value", as the field is sent on
 }
 
@@ -178,7 +246,7 @@ func (fc *fieldCache) field(line []byte, i int) (cachedField, error) {
 	if err != nil {
 		return cachedField{}, err
 	}
-	f := cachedField{line: s, key: key, val: []string{v}, hop: hopFieldOf(key), out: s}
+	f := cachedField{line: s, key: key, val: []string{v}, hop: hopFieldOf(key), fact: factOf(key), out: s}
 	if len(s) != len(key)+2+len(v) || s[:len(key)] != key || s[len(key):len(key)+2] != ": " {
 		// Most lines are sent on as they came; others (a name not
 		// canonical, spaces other than one after the colon) are
@@ -235,8 +303,8 @@ func (s *newKeys) add(key string) bool {
 // into h, which is created when nil, and says which hop-by-hop fields it
 // has. fc, when not nil, is the connection's cache; lines, when not nil,
 // gets the lines that are not hop-by-hop, in order, as a client is sent
-// them.
-func parseFields(block []byte, h http.Header, fc *fieldCache, lines *[]string) (http.Header, hopFields, error) {
+// them; facts, when not nil, gets the values of the fields it notes.
+func parseFields(block []byte, h http.Header, fc *fieldCache, lines *[]string, facts *fieldFacts) (http.Header, hopFields, error) {
 	if h == nil {
 		h = make(http.Header, bytes.Count(block, []byte("\n")))
 	}
@@ -256,17 +324,18 @@ func parseFields(block []byte, h http.Header, fc *fieldCache, lines *[]string) (
 		if lines != nil && f.hop == 0 {
 			*lines = append(*lines, f.out)
 		}
+		v := f.val
 		if fresh && seen.add(f.key) {
 			hop |= f.hop
-			h[f.key] = f.val
-			continue
+		} else if cur, ok := h[f.key]; ok {
+			v = append(cur, f.val[0])
+		} else {
+			hop |= f.hop
 		}
-		if cur, ok := h[f.key]; ok {
-			h[f.key] = append(cur, f.val[0])
-			continue
+		h[f.key] = v
+		if facts != nil && f.fact != 0 {
+			facts[f.fact] = v
 		}
-		hop |= f.hop
-		h[f.key] = f.val
 	}
 	return h, hop, nil
 }
@@ -351,10 +420,10 @@ const (
 
 // responseFraming decides how the body of a final HTTP/1.minor response to
 // a request of method is delimited (RFC 9112 §6.3), and checks its framing
-// headers.
-func responseFraming(method string, minor, code int, h http.Header) (f bodyFraming, length int64, err error) {
-	te, hasTE := h["Transfer-Encoding"]
-	cl, hasCL := h["Content-Length"]
+// fields: te and cl are the values of its Transfer-Encoding and
+// Content-Length.
+func responseFraming(method string, minor, code int, te, cl []string) (f bodyFraming, length int64, err error) {
+	hasTE, hasCL := len(te) > 0, len(cl) > 0
 	if hasCL {
 		length = -1
 		for _, v := range cl {

@@ -119,10 +119,10 @@ const (
 	outAborted
 )
 
-func classify(res *http.Response, err error, ctx, actx context.Context) outcome {
+func classify(res *http.Response, facts *fieldFacts, err error, ctx, actx context.Context) outcome {
 	if err == nil {
 		o := outcome{kind: outResponse, status: res.StatusCode, grpc: -1}
-		if g := field(res.Header, "Grpc-Status"); g != "" {
+		if g := facts.first(res.Header, factGrpcStatus); g != "" {
 			if n, err := strconv.Atoi(g); err == nil {
 				o.grpc = n
 			}
@@ -199,7 +199,7 @@ func (o outcome) reason() string {
 // failed reports whether the outcome counts against the endpoint for
 // outlier detection; known is false when a gRPC response's status is still
 // to come in its trailers.
-func (o outcome) failed(res *http.Response) (failed, known bool) {
+func (o outcome) failed(res *http.Response, facts *fieldFacts) (failed, known bool) {
 	switch o.kind {
 	case outAborted:
 		return false, false
@@ -210,7 +210,7 @@ func (o outcome) failed(res *http.Response) (failed, known bool) {
 		if o.grpc >= 0 {
 			return grpcServerError(o.grpc), true
 		}
-		if strings.HasPrefix(field(res.Header, "Content-Type"), "application/grpc") {
+		if strings.HasPrefix(facts.first(res.Header, factContentType), "application/grpc") {
 			return false, false
 		}
 		return false, true
@@ -451,8 +451,12 @@ func (c *call) roundTrip(req *http.Request) (*http.Response, error) {
 		} else {
 			res, err = tr.RoundTrip(areq)
 		}
-		o := classify(res, err, ctx, actx)
-		failed, known := o.failed(res)
+		var facts *fieldFacts // what the parser noted of a response on the direct path
+		if res != nil && res == &c.fw.res.res {
+			facts = &c.fw.res.facts
+		}
+		o := classify(res, facts, err, ctx, actx)
+		failed, known := o.failed(res, facts)
 		if known {
 			c.cl.report(ep, c.eps, failed)
 		}
