@@ -51,6 +51,18 @@ func normalizePath(p string) string {
 // needsNormalizing reports whether p has an empty, "." or ".." segment other
 // than the empty one a trailing slash makes.
 func needsNormalizing(p string) bool {
+	// Most paths have no dot, no escape and no empty segment: one pass
+	// over their bytes tells, before looking at each segment.
+	plain := true
+	for i := 1; i < len(p); i++ {
+		if c := p[i]; c == '.' || c == '%' || c == '/' && p[i-1] == '/' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return false
+	}
 	for i := 1; i <= len(p); {
 		j := strings.IndexByte(p[i:], '/')
 		if j < 0 {

@@ -31,6 +31,8 @@ func TestNormalizePath(t *testing.T) {
 		"/a%2Fb/c":        "/a%2Fb/c",
 		"/./":             "/",
 		"/a/b/../../../c": "/c",
+		"/a//":            "/a/",
+		"//":              "/",
 	}
 	for in, want := range cases {
 		if got := normalizePath(in); got != want {
