@@ -166,12 +166,16 @@ const (
 	factConnection fact = iota + 1
 	factContentLength
 	factContentType
+	factDate
 	factGrpcStatus
 	factTransferEncoding
 	nFacts
 )
 
-var factKeys = [nFacts]string{"", "Connection", "Content-Length", "Content-Type", "Grpc-Status", "Transfer-Encoding"}
+var factKeys = [nFacts]string{"", "Connection", "Content-Length", "Content-Type", "Date", "Grpc-Status", "Transfer-Encoding"}
+
+// factHop tells the facts whose fields are hop-by-hop.
+var factHop = [nFacts]bool{factConnection: true, factTransferEncoding: true}
 
 func factOf(key string) fact {
 	for i := factConnection; i < nFacts; i++ {
@@ -189,9 +193,11 @@ type fieldFacts [nFacts][]string
 // first is the first value of k's field, "" when there is none. With no
 // facts (f nil) it is read from h.
 func (f *fieldFacts) first(h http.Header, k fact) string {
-	v := h[factKeys[k]]
+	var v []string
 	if f != nil {
 		v = f[k]
+	} else {
+		v = h[factKeys[k]]
 	}
 	if len(v) > 0 {
 		return v[0]

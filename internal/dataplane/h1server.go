@@ -648,7 +648,8 @@ func (b *clientBody) release() bool {
 type h1Writer struct {
 	sc          *h1ServerConn
 	h           http.Header
-	lines       []string // when set, h's fields as lines, written instead of h (proxy.go)
+	lines       []string    // when set, h's fields as lines, written instead of h (proxy.go)
+	noted       *fieldFacts // with lines, the values of the fields noted of them
 	status      int
 	wroteHeader bool
 	wroteHead   bool
@@ -672,6 +673,19 @@ func (w *h1Writer) reset(head bool) {
 }
 
 func (w *h1Writer) Header() http.Header { return w.h }
+
+// field is what h holds of k's field. While lines are set, h holds the
+// fields they are but the hop-by-hop ones, and noted says what that is
+// without a lookup.
+func (w *h1Writer) field(k fact) []string {
+	if w.lines == nil || w.noted == nil {
+		return w.h[factKeys[k]]
+	}
+	if factHop[k] {
+		return nil
+	}
+	return w.noted[k]
+}
 
 func (w *h1Writer) WriteHeader(code int) {
 	if w.wroteHeader {
@@ -761,7 +775,7 @@ func (w *h1Writer) writeHead(ended bool) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	if v := w.h["Content-Length"]; len(v) > 0 {
+	if v := w.field(factContentLength); len(v) > 0 {
 		if cl, err := strconv.ParseInt(v[0], 10, 64); err == nil && cl >= 0 {
 			w.cl = cl
 		} else {
@@ -769,7 +783,7 @@ func (w *h1Writer) writeHead(ended bool) {
 			w.lines = nil // the lines still hold it
 		}
 	}
-	if _, ok := w.h["Transfer-Encoding"]; ok {
+	if w.field(factTransferEncoding) != nil {
 		delete(w.h, "Transfer-Encoding")
 		w.lines = nil
 	}
@@ -786,14 +800,14 @@ func (w *h1Writer) writeHead(ended bool) {
 	default:
 		w.chunked = true
 	}
-	if headerHasToken(w.h["Connection"], "close") {
+	if headerHasToken(w.field(factConnection), "close") {
 		w.close = true
 	} else if w.sc.close || w.sc.s.h1.closing.Load() || w.sc.gone.Load() {
 		w.close = true
 		w.h["Connection"] = connectionClose
 		added[n], n = "Connection", n+1
 	}
-	if _, ok := w.h["Date"]; !ok {
+	if w.field(factDate) == nil {
 		w.h["Date"] = httpDate()
 		added[n], n = "Date", n+1
 	}

@@ -229,13 +229,13 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 	// The transport parsed the response's fields into the client's
 	// response header (h1.go, readResponse): res.Header is dst.
 	dst := e.Header()
-	plain := dropHopByHop(dst, c.fw.res.hop)
+	plain := dropHopByHop(dst, c.fw.res.hop, c.fw.res.facts[factConnection])
 	announced := len(res.Trailer)
 	if hw != nil && plain && announced == 0 {
 		// dst holds the response's fields but the hop-by-hop ones and
 		// nothing else: the writer sends the lines as they came, in
 		// their order, without a pass over the map.
-		hw.lines = c.fw.res.lines
+		hw.lines, hw.noted = c.fw.res.lines, &c.fw.res.facts
 	}
 	if announced > 0 {
 		keys := make([]string, 0, announced)
@@ -246,7 +246,7 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 	}
 	e.WriteHeader(res.StatusCode)
 
-	stream := res.ContentLength == -1 || isEventStream(field(res.Header, "Content-Type"))
+	stream := res.ContentLength == -1 || isEventStream(c.facts(res).first(res.Header, factContentType))
 	if stream {
 		e.Flush()
 	}
@@ -260,7 +260,7 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 		// A head written after this returns (no body came) must not
 		// read the lines of a call that may serve another request by
 		// then: the map says the same.
-		hw.lines = nil
+		hw.lines, hw.noted = nil, nil
 	}
 
 	if len(res.Trailer) == 0 {
@@ -312,14 +312,13 @@ func isEventStream(ct string) bool {
 }
 
 // dropHopByHop removes a response's hop-by-hop fields; present are those
-// of hopByHop it has. plain is false when Connection named other fields,
-// which went too.
-func dropHopByHop(h http.Header, present hopFields) (plain bool) {
+// of hopByHop it has, and conn is its Connection field's values. plain is
+// false when Connection named other fields, which went too.
+func dropHopByHop(h http.Header, present hopFields, conn []string) (plain bool) {
 	if present == 0 {
 		return true
 	}
 	plain = true
-	conn := h["Connection"]
 	if len(conn) == 1 && (conn[0] == "keep-alive" || conn[0] == "close") {
 		// The usual value names no field: only the hopByHop ones go.
 		conn = nil

@@ -393,6 +393,15 @@ func (retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return c.roundTrip(req)
 }
 
+// facts is what the parser noted of res when res came on the direct
+// path, nil when it did not.
+func (c *call) facts(res *http.Response) *fieldFacts {
+	if res != nil && res == &c.fw.res.res {
+		return &c.fw.res.facts
+	}
+	return nil
+}
+
 func (c *call) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	var body *replayBody
@@ -451,10 +460,7 @@ func (c *call) roundTrip(req *http.Request) (*http.Response, error) {
 		} else {
 			res, err = tr.RoundTrip(areq)
 		}
-		var facts *fieldFacts // what the parser noted of a response on the direct path
-		if res != nil && res == &c.fw.res.res {
-			facts = &c.fw.res.facts
-		}
+		facts := c.facts(res)
 		o := classify(res, facts, err, ctx, actx)
 		failed, known := o.failed(res, facts)
 		if known {
