@@ -434,7 +434,7 @@ func (pc *h1Conn) writeHead(req *http.Request, hasBody bool, fw *forwarded) erro
 	if path == "" {
 		path = "/"
 	}
-	if !httpguts.ValidHostHeader(host) || !validTarget(path) || !validTarget(query) {
+	if (fw == nil || host != fw.validHost) && !httpguts.ValidHostHeader(host) || !validTarget(path) || !validTarget(query) {
 		return errInvalidRequest{"dataplane: invalid Host or request target for the upstream"}
 	}
 	w := pc.bw

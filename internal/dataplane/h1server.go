@@ -93,7 +93,8 @@ type h1ServerConn struct {
 	lines      []string
 	sendLines  bool
 	lastTarget string
-	close      bool // the client asked to close after the response in progress
+	validHost  string // the last Host value found valid
+	close      bool   // the client asked to close after the response in progress
 
 	// The client watch (see the top of the file).
 	wmu    sync.Mutex
@@ -346,8 +347,14 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 		}
 		switch f.key {
 		case "Host":
-			if hasHost || !httpguts.ValidHostHeader(value) {
+			if hasHost {
 				return false
+			}
+			if value != sc.validHost { // a keep-alive client repeats its Host
+				if !httpguts.ValidHostHeader(value) {
+					return false
+				}
+				sc.validHost = value
 			}
 			host, hasHost = value, true
 			continue

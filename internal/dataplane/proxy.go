@@ -37,6 +37,9 @@ type forwarded struct {
 	reqID    []byte   // X-Request-Id to send; nil when the client's is kept
 	te       bool     // send "Te: trailers"
 	conn     []string // the client's Connection values: the fields they list are hop-by-hop
+	// validHost is the client's Host when the server loop parsed the
+	// request, which checked it: it is not checked again.
+	validHost string
 	// lines, when asLines is set, are the client's field lines to send
 	// as they are, in order: what skip leaves of its header.
 	lines   []string
@@ -124,7 +127,7 @@ func listsToken(v, token string) bool {
 // writeFields writes the gateway's forwarding fields; host is the one the
 // client asked for.
 func (fw *forwarded) writeFields(w *bufio.Writer, host string) error {
-	if !httpguts.ValidHostHeader(host) {
+	if host != fw.validHost && !httpguts.ValidHostHeader(host) {
 		return errInvalidRequest{"dataplane: invalid Host"}
 	}
 	for _, p := range fw.priorXFF {
@@ -191,11 +194,14 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 	fw.te = httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers")
 	fw.conn = r.Header["Connection"]
 	hw, _ := e.w.(*h1Writer)
-	fw.lines, fw.asLines = nil, false
-	if hw != nil && r == &hw.sc.r.req && hw.sc.sendLines {
-		// The server loop parsed r and kept its lines: they are written
-		// as they came instead of the header map, key by key.
-		fw.lines, fw.asLines = hw.sc.lines, true
+	fw.lines, fw.asLines, fw.validHost = nil, false, ""
+	if hw != nil && r == &hw.sc.r.req {
+		fw.validHost = r.Host
+		if hw.sc.sendLines {
+			// The server loop parsed r and kept its lines: they are
+			// written as they came instead of the header map, key by key.
+			fw.lines, fw.asLines = hw.sc.lines, true
+		}
 	}
 
 	out := &c.out
