@@ -379,7 +379,6 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, hasBody bool
 type h1Response struct {
 	res  http.Response
 	body h1Body
-	hop  hopFields // the hop-by-hop fields of res.Header
 	// facts are the values of the fields the transport asks about, as
 	// res.Header had them when it was parsed.
 	facts fieldFacts
@@ -400,6 +399,11 @@ func (pc *h1Conn) body(req *http.Request, hr *h1Response, watch connWatch) (*htt
 		return nil, err
 	}
 	res.ContentLength = length
+	if hr.facts[factTransferEncoding] != nil {
+		// Framing, not a field: it goes whether or not a body follows,
+		// as net/http reads it.
+		delete(res.Header, "Transfer-Encoding")
+	}
 	switch f {
 	case framingNone:
 		res.Body = http.NoBody
@@ -407,7 +411,6 @@ func (pc *h1Conn) body(req *http.Request, hr *h1Response, watch connWatch) (*htt
 		return res, nil
 	case framingChunked:
 		res.TransferEncoding = []string{"chunked"}
-		delete(res.Header, "Transfer-Encoding")
 	case framingLength:
 		b.remain = length
 	case framingClose:
@@ -658,6 +661,8 @@ func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwa
 
 // parseResponseHead parses a head read by readHead into hr, its fields
 // into into when that is not nil; fc is the connection's field cache.
+// into is the client's response header (the direct path): the hop-by-hop
+// fields, which are not for the client, are left out of it.
 func parseResponseHead(head []byte, hr *h1Response, into http.Header, fc *fieldCache) error {
 	i := bytes.Index(head, []byte("\r\n"))
 	if i < 0 {
@@ -669,7 +674,7 @@ func parseResponseHead(head []byte, hr *h1Response, into http.Header, fc *fieldC
 	}
 	lines := hr.lines[:0]
 	var facts fieldFacts
-	h, hop, err := parseFields(head[min(i+2, len(head)):], into, fc, &lines, &facts)
+	h, err := parseFields(head[min(i+2, len(head)):], into, fc, &lines, &facts, into != nil)
 	if err != nil {
 		return err
 	}
@@ -677,7 +682,7 @@ func parseResponseHead(head []byte, hr *h1Response, into http.Header, fc *fieldC
 	if minor == 0 {
 		proto = "HTTP/1.0"
 	}
-	*hr = h1Response{res: http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: minor, Header: h}, hop: hop, facts: facts, lines: lines}
+	*hr = h1Response{res: http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: minor, Header: h}, facts: facts, lines: lines}
 	return nil
 }
 
@@ -806,7 +811,7 @@ func (b *h1Body) readTrailer() error {
 	if len(block) == 0 {
 		return nil
 	}
-	t, _, err := parseFields(block, b.res.Trailer, &pc.fields, nil, nil)
+	t, err := parseFields(block, b.res.Trailer, &pc.fields, nil, nil, false)
 	if err != nil {
 		return err
 	}

@@ -576,21 +576,32 @@ func TestFieldCache(t *testing.T) {
 	}
 	var fc fieldCache
 	for i, m := range messages {
-		want, wantHop, err := parseFields([]byte(m), nil, nil, nil, nil)
+		want, err := parseFields([]byte(m), nil, nil, nil, nil, false)
 		if err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
 		var facts fieldFacts
-		got, gotHop, err := parseFields([]byte(m), nil, &fc, nil, &facts)
+		got, err := parseFields([]byte(m), nil, &fc, nil, &facts, false)
 		if err != nil {
 			t.Fatalf("message %d, cached: %v", i, err)
 		}
-		if !reflect.DeepEqual(got, want) || gotHop != wantHop {
-			t.Errorf("message %d: cached parse %v (hop %b), want %v (hop %b)", i, got, gotHop, want, wantHop)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("message %d: cached parse %v, want %v", i, got, want)
+		}
+		// Without the hop-by-hop fields, the facts are noted the same.
+		var dropFacts fieldFacts
+		dropped, err := parseFields([]byte(m), nil, &fc, nil, &dropFacts, true)
+		if err != nil {
+			t.Fatalf("message %d, hop-by-hop dropped: %v", i, err)
+		}
+		for k, v := range want {
+			if _, ok := dropped[k]; ok == isHopByHop(k) || ok && !reflect.DeepEqual(dropped[k], v) {
+				t.Errorf("message %d, hop-by-hop dropped: %s is %q, in full %q", i, k, dropped[k], v)
+			}
 		}
 		for k := factConnection; k < nFacts; k++ {
-			if !reflect.DeepEqual(facts[k], got[factKeys[k]]) {
-				t.Errorf("message %d: %s noted as %q, the header has %q", i, factKeys[k], facts[k], got[factKeys[k]])
+			if !reflect.DeepEqual(facts[k], got[factKeys[k]]) || !reflect.DeepEqual(dropFacts[k], got[factKeys[k]]) {
+				t.Errorf("message %d: %s noted as %q (%q with hop-by-hop fields dropped), the header has %q", i, factKeys[k], facts[k], dropFacts[k], got[factKeys[k]])
 			}
 		}
 		if len(fc.lines) > maxCachedFields {

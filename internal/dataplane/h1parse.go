@@ -145,21 +145,12 @@ func field(h http.Header, key string) string {
 // forwarded (RFC 9110 §7.6.1), besides those Connection names.
 var hopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// hopFields is a set of hopByHop's fields, by index.
-type hopFields uint16
+func isHopByHop(key string) bool { return slices.Contains(hopByHop[:], key) }
 
-func hopFieldOf(key string) hopFields {
-	for i, k := range hopByHop {
-		if key == k {
-			return 1 << i
-		}
-	}
-	return 0
-}
-
-// fact is one of the response fields that the transport and the retry
-// logic ask about. The parser notes their values as it parses them
-// (fieldFacts), so that nobody looks them up in the header after it.
+// fact is one of the fields the direct path asks about: of a response, to
+// frame it, write it and judge it; of a request, to forward it. The parsers
+// note their values as they parse them (fieldFacts), so that nobody looks
+// them up in the header after them.
 type fact uint8
 
 const (
@@ -168,11 +159,14 @@ const (
 	factContentType
 	factDate
 	factGrpcStatus
+	factTe
 	factTransferEncoding
+	factXForwardedFor
+	factXRequestID
 	nFacts
 )
 
-var factKeys = [nFacts]string{"", "Connection", "Content-Length", "Content-Type", "Date", "Grpc-Status", "Transfer-Encoding"}
+var factKeys = [nFacts]string{"", "Connection", "Content-Length", "Content-Type", "Date", "Grpc-Status", "Te", "Transfer-Encoding", "X-Forwarded-For", "X-Request-Id"}
 
 // factHop tells the facts whose fields are hop-by-hop.
 var factHop = [nFacts]bool{factConnection: true, factTransferEncoding: true}
@@ -188,18 +182,21 @@ func factOf(key string) fact {
 
 // fieldFacts holds, for each fact, the values its field has in the header
 // parsed with it: the header's own slice, nil when the field is absent.
+// A hop-by-hop field left out of the header is noted all the same.
 type fieldFacts [nFacts][]string
 
-// first is the first value of k's field, "" when there is none. With no
-// facts (f nil) it is read from h.
-func (f *fieldFacts) first(h http.Header, k fact) string {
-	var v []string
+// values are the values of k's field. With no facts (f nil) they are
+// read from h.
+func (f *fieldFacts) values(h http.Header, k fact) []string {
 	if f != nil {
-		v = f[k]
-	} else {
-		v = h[factKeys[k]]
+		return f[k]
 	}
-	if len(v) > 0 {
+	return h[factKeys[k]]
+}
+
+// first is the first value of k's field, "" when there is none.
+func (f *fieldFacts) first(h http.Header, k fact) string {
+	if v := f.values(h, k); len(v) > 0 {
 		return v[0]
 	}
 	return ""
@@ -226,7 +223,7 @@ type cachedField struct {
 	line string // as it came, without its CRLF
 	key  string
 	val  []string // one value, capacity one
-	hop  hopFields
+	hop  bool     // one of hopByHop
 	fact fact
 	out  string // "Key: value", as the field is sent on
 }
@@ -252,7 +249,7 @@ func (fc *fieldCache) field(line []byte, i int) (cachedField, error) {
 	if err != nil {
 		return cachedField{}, err
 	}
-	f := cachedField{line: s, key: key, val: []string{v}, hop: hopFieldOf(key), fact: factOf(key), out: s}
+	f := cachedField{line: s, key: key, val: []string{v}, hop: isHopByHop(key), fact: factOf(key), out: s}
 	if len(s) != len(key)+2+len(v) || s[:len(key)] != key || s[len(key):len(key)+2] != ": " {
 		// Most lines are sent on as they came; others (a name not
 		// canonical, spaces other than one after the colon) are
@@ -310,11 +307,11 @@ func (s *newKeys) add(key string) bool {
 // has. fc, when not nil, is the connection's cache; lines, when not nil,
 // gets the lines that are not hop-by-hop, in order, as a client is sent
 // them; facts, when not nil, gets the values of the fields it notes.
-func parseFields(block []byte, h http.Header, fc *fieldCache, lines *[]string, facts *fieldFacts) (http.Header, hopFields, error) {
+// dropHop leaves the hop-by-hop fields out of h.
+func parseFields(block []byte, h http.Header, fc *fieldCache, lines *[]string, facts *fieldFacts, dropHop bool) (http.Header, error) {
 	if h == nil {
 		h = make(http.Header, bytes.Count(block, []byte("\n")))
 	}
-	var hop hopFields
 	// Into an empty h, a key not seen earlier in block goes in without
 	// first being looked up: one hash of it instead of two.
 	fresh := len(h) == 0
@@ -325,25 +322,33 @@ func parseFields(block []byte, h http.Header, fc *fieldCache, lines *[]string, f
 		block = block[i+1:]
 		f, err := fc.field(line, n)
 		if err != nil {
-			return h, hop, err
+			return h, err
 		}
-		if lines != nil && f.hop == 0 {
+		if lines != nil && !f.hop {
 			*lines = append(*lines, f.out)
 		}
+		if dropHop && f.hop {
+			if facts != nil && f.fact != 0 {
+				if cur := facts[f.fact]; cur != nil {
+					facts[f.fact] = append(cur, f.val[0])
+				} else {
+					facts[f.fact] = f.val
+				}
+			}
+			continue
+		}
 		v := f.val
-		if fresh && seen.add(f.key) {
-			hop |= f.hop
-		} else if cur, ok := h[f.key]; ok {
-			v = append(cur, f.val[0])
-		} else {
-			hop |= f.hop
+		if !(fresh && seen.add(f.key)) {
+			if cur, ok := h[f.key]; ok {
+				v = append(cur, f.val[0])
+			}
 		}
 		h[f.key] = v
 		if facts != nil && f.fact != 0 {
 			facts[f.fact] = v
 		}
 	}
-	return h, hop, nil
+	return h, nil
 }
 
 // parseFieldLine parses one field line, without its CRLF, into its

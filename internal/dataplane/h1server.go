@@ -94,7 +94,11 @@ type h1ServerConn struct {
 	sendLines  bool
 	lastTarget string
 	validHost  string // the last Host value found valid
-	close      bool   // the client asked to close after the response in progress
+	// facts are what parse noted of the request in progress's fields.
+	// Nothing changes a request's header on its way upstream.
+	facts    fieldFacts
+	clientIP string // of addr, once asked for
+	close    bool   // the client asked to close after the response in progress
 
 	// The client watch (see the top of the file).
 	wmu    sync.Mutex
@@ -326,6 +330,7 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 	contentLength := int64(0)
 	sc.close = false
 	sc.lines, sc.sendLines = sc.lines[:0], true
+	sc.facts = fieldFacts{}
 	var seen newKeys // h is empty: a new key goes in without a lookup
 	for i := range n {
 		j := bytes.IndexByte(rest, '\n')
@@ -371,12 +376,15 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 				sc.close = true
 			}
 		}
-		if seen.add(f.key) {
-			h[f.key] = f.val // shared with the cache: see fieldCache
-		} else if vv := h[f.key]; vv != nil {
-			h[f.key] = append(vv, value)
-		} else {
-			h[f.key] = f.val
+		v := f.val // shared with the cache: see fieldCache
+		if !seen.add(f.key) {
+			if vv := h[f.key]; vv != nil {
+				v = append(vv, value)
+			}
+		}
+		h[f.key] = v
+		if f.fact != 0 {
+			sc.facts[f.fact] = v
 		}
 	}
 	if !hasHost {

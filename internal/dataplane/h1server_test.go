@@ -388,6 +388,11 @@ func FuzzH1ServerParse(f *testing.F) {
 				t.Fatalf("%q: %s: %q, want %q", head, k, got.Header[k], vv)
 			}
 		}
+		for k := factConnection; k < nFacts; k++ {
+			if !equalStrings(sc.facts[k], got.Header[factKeys[k]]) {
+				t.Fatalf("%q: %s noted as %q, the header has %q", head, factKeys[k], sc.facts[k], got.Header[factKeys[k]])
+			}
+		}
 		// The lines kept to send upstream are those the header map gives.
 		if sc.sendLines {
 			fw := &forwarded{conn: want.Header["Connection"]}

@@ -51,7 +51,7 @@ type forwarded struct {
 // skip reports whether a field of the client's request is not written
 // upstream as it is.
 func (fw *forwarded) skip(k string) bool {
-	if hopFieldOf(k) != 0 || replaced(k) {
+	if isHopByHop(k) || replaced(k) {
 		return true
 	}
 	switch k {
@@ -89,7 +89,7 @@ func sendOn(f cachedField) (send, known bool) {
 			return false, false
 		}
 		return false, true
-	case f.hop != 0 || replaced(f.key):
+	case f.hop || replaced(f.key):
 		return false, true
 	case f.key == "X-Request-Id" && f.val[0] == "":
 		return false, false
@@ -160,6 +160,19 @@ func (fw *forwarded) writeFields(w *bufio.Writer, host string) error {
 	return nil
 }
 
+// clientIP is the IP address of e's client, "" when its remote address
+// has none. The server loop's connection works it out once.
+func clientIP(e *exchange) string {
+	if e.sc != nil {
+		if e.sc.clientIP == "" {
+			e.sc.clientIP, _, _ = net.SplitHostPort(e.sc.addr)
+		}
+		return e.sc.clientIP
+	}
+	ip, _, _ := net.SplitHostPort(e.r.RemoteAddr)
+	return ip
+}
+
 // direct reports whether r can take the direct path: no protocol switch,
 // no 100-continue, no request trailers.
 func direct(r *http.Request) bool {
@@ -183,24 +196,28 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 	if r.TLS != nil {
 		fw.proto = "https"
 	}
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		fw.clientIP = ip
-		fw.priorXFF = r.Header["X-Forwarded-For"]
+	var rf *fieldFacts // what the server loop's parser noted of r
+	if e.sc != nil {
+		rf = &e.sc.facts
 	}
-	if field(r.Header, "X-Request-Id") == "" {
+	fw.clientIP, fw.priorXFF = clientIP(e), nil
+	if fw.clientIP != "" {
+		fw.priorXFF = rf.values(r.Header, factXForwardedFor)
+	}
+	if rf.first(r.Header, factXRequestID) == "" {
 		e.reqID.generate()
 		fw.reqID = e.reqID.b[:]
 	}
-	fw.te = httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers")
-	fw.conn = r.Header["Connection"]
+	fw.te = httpguts.HeaderValuesContainsToken(rf.values(r.Header, factTe), "trailers")
+	fw.conn = rf.values(r.Header, factConnection)
 	hw, _ := e.w.(*h1Writer)
 	fw.lines, fw.asLines, fw.validHost = nil, false, ""
-	if hw != nil && r == &hw.sc.r.req {
+	if e.sc != nil {
 		fw.validHost = r.Host
-		if hw.sc.sendLines {
+		if e.sc.sendLines {
 			// The server loop parsed r and kept its lines: they are
 			// written as they came instead of the header map, key by key.
-			fw.lines, fw.asLines = hw.sc.lines, true
+			fw.lines, fw.asLines = e.sc.lines, true
 		}
 	}
 
@@ -235,7 +252,9 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 	// The transport parsed the response's fields into the client's
 	// response header (h1.go, readResponse): res.Header is dst.
 	dst := e.Header()
-	plain := dropHopByHop(dst, c.fw.res.hop, c.fw.res.facts[factConnection])
+	// The transport left the hop-by-hop fields out of dst: only those
+	// Connection names may be in it.
+	plain := dropNamed(dst, c.fw.res.facts[factConnection])
 	announced := len(res.Trailer)
 	if hw != nil && plain && announced == 0 {
 		// dst holds the response's fields but the hop-by-hop ones and
@@ -317,27 +336,18 @@ func isEventStream(ct string) bool {
 	return strings.EqualFold(strings.TrimSpace(base), "text/event-stream")
 }
 
-// dropHopByHop removes a response's hop-by-hop fields; present are those
-// of hopByHop it has, and conn is its Connection field's values. plain is
-// false when Connection named other fields, which went too.
-func dropHopByHop(h http.Header, present hopFields, conn []string) (plain bool) {
-	if present == 0 {
-		return true
+// dropNamed removes from a response's header h the fields that its
+// Connection values, conn, name as hop-by-hop. plain is false when there
+// were any.
+func dropNamed(h http.Header, conn []string) (plain bool) {
+	if len(conn) == 1 && (conn[0] == "keep-alive" || conn[0] == "close") {
+		return true // the usual value names no field
 	}
 	plain = true
-	if len(conn) == 1 && (conn[0] == "keep-alive" || conn[0] == "close") {
-		// The usual value names no field: only the hopByHop ones go.
-		conn = nil
-	}
 	for _, f := range conn {
 		for name := range connectionNames(f) {
 			delete(h, http.CanonicalHeaderKey(name))
 			plain = false
-		}
-	}
-	for i, k := range hopByHop {
-		if present&(1<<i) != 0 {
-			delete(h, k)
 		}
 	}
 	return plain

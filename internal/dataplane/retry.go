@@ -320,7 +320,9 @@ func (p *Plane) forward(e *exchange, n *upstreamNode, port int) {
 	c.first = cl.pick(eps, nil)
 	e.endpoint = c.first.addr
 
-	if ct := cl.tr.Load(); ct.h1 != nil && direct(r) {
+	// The server loop hands a request with a protocol switch, 100-continue
+	// or trailers to net/http: one it parsed is direct.
+	if ct := cl.tr.Load(); ct.h1 != nil && (e.sc != nil || direct(r)) {
 		c.h1 = ct.h1
 		c.ctx.init(r.Context(), c)
 		c.wd = newWatchdog(&c.ctx, timeout, idle, e.start, r.ContentLength == 0)

@@ -37,6 +37,7 @@ const (
 type exchange struct {
 	w     http.ResponseWriter
 	r     *http.Request
+	sc    *h1ServerConn // the server loop's connection when its parser read r
 	snap  *snapshot
 	port  int
 	start time.Time
@@ -108,6 +109,9 @@ var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 func (p *Plane) serve(port int, w http.ResponseWriter, r *http.Request) {
 	e := exchanges.Get().(*exchange)
 	e.w, e.r, e.port, e.start, e.snap = w, r, port, time.Now(), p.cur.Load()
+	if hw, ok := w.(*h1Writer); ok && r == &hw.sc.r.req {
+		e.sc = hw.sc
+	}
 	defer func() {
 		v := recover()
 		if v != nil && e.flags == "" {
