@@ -22,6 +22,9 @@ type callContext struct {
 	cancelState
 	cause error
 	conn  *h1Conn // the connection of the attempt in progress
+	// untouched is set by end when nothing had asked for Done and no
+	// attempt's connection was still watched.
+	untouched bool
 }
 
 // cancelState is what the contexts written here (callContext,
@@ -98,6 +101,10 @@ func (x *callContext) causeErr() error {
 func (x *callContext) cancelWith(cause error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.cancelWithLocked(cause)
+}
+
+func (x *callContext) cancelWithLocked(cause error) {
 	if !x.cancelLocked() {
 		return
 	}
@@ -110,14 +117,17 @@ func (x *callContext) cancelWith(cause error) {
 	}
 }
 
-// end releases the context when its call is over.
+// end releases the context when its call is over, and sets untouched.
 func (x *callContext) end() {
 	if x.client != nil {
 		x.client.unwatchCall(x)
 	} else if x.stopParent != nil {
 		x.stopParent()
 	}
-	x.cancelWith(nil)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.untouched = x.done == nil && x.conn == nil
+	x.cancelWithLocked(nil)
 }
 
 // watch makes pc the connection a cancellation interrupts.

@@ -580,7 +580,10 @@ func watchCall(ctx context.Context, x *callContext) *h1ServerConn {
 	}
 	sc.wmu.Lock()
 	defer sc.wmu.Unlock()
-	if ctx.Err() != nil {
+	// The loop's own request context, while it is served, is cancelled
+	// only when its client is found gone, under wmu: gone tells without
+	// taking the context's lock.
+	if ctx == context.Context(&sc.r.ctx) && sc.gone.Load() || ctx != context.Context(&sc.r.ctx) && ctx.Err() != nil {
 		return nil // AfterFunc runs it at once
 	}
 	sc.call = x

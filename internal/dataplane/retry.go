@@ -272,12 +272,7 @@ func (c *call) recycle() {
 // or a protocol switch, heard of its client through the server loop, and
 // nobody waited on its context.
 func (c *call) reusable(r *http.Request) bool {
-	if c.h1 == nil || c.held != nil || r.ContentLength != 0 || c.ctx.client == nil {
-		return false
-	}
-	c.ctx.mu.Lock()
-	defer c.ctx.mu.Unlock()
-	return c.ctx.done == nil && c.ctx.conn == nil
+	return c.h1 != nil && c.held == nil && r.ContentLength == 0 && c.ctx.client != nil && c.ctx.untouched
 }
 
 // noCancel is the cancel func of an attempt that shares its call's context.
