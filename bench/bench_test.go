@@ -232,3 +232,14 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestSpeedLine(t *testing.T) {
+	if got := speedLine([]sample{{}}, "1"); got != "" {
+		t.Errorf("no timings: %q", got)
+	}
+	samples := []sample{{speed: 12 * time.Millisecond}, {speed: 10 * time.Millisecond}, {}, {speed: 15 * time.Millisecond}}
+	want := "- speed of CPU 1: a fixed loop timed before each measurement took 12.00 ms (median), 10.00–15.00 ms (50 %); the wider that spread, the less the targets compare"
+	if got := speedLine(samples, "1"); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}

@@ -53,6 +53,10 @@ type options struct {
 
 func main() {
 	log.SetFlags(0)
+	if len(os.Args) == 2 && os.Args[1] == calibrateArg {
+		fmt.Println(int64(calibrate()))
+		return
+	}
 	o, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return
@@ -184,11 +188,12 @@ type sample struct {
 	target, load string
 	round        int
 	res          result
-	cpu          float64 // CPU seconds of the target's processes during the run
-	oursCPU      float64 // share of the server CPU used by the target and the backend
-	otherCPU     float64 // share of the server CPU used by anything else
-	genCPU       float64 // share of the load CPU used by the load generator
-	genOther     float64 // share of the load CPU used by anything else (this runner included)
+	cpu          float64       // CPU seconds of the target's processes during the run
+	oursCPU      float64       // share of the server CPU used by the target and the backend
+	otherCPU     float64       // share of the server CPU used by anything else
+	genCPU       float64       // share of the load CPU used by the load generator
+	genOther     float64       // share of the load CPU used by anything else (this runner included)
+	speed        time.Duration // the server CPU's calibration loop just before; 0: not timed
 }
 
 // report is everything a run measured, for the Markdown writer.
@@ -410,6 +415,10 @@ func measure(ctx context.Context, o *options, rep *report, backend *target) erro
 				if _, out, err := l.run(o.loadCPU, url, o.warmup, scratch+"-warmup"); err != nil {
 					return fmt.Errorf("warm-up of %s, %s: %w\n%s", t.name, l.name, err, out)
 				}
+				speed, err := timeCPU(ctx, o.serverCPU)
+				if err != nil {
+					return fmt.Errorf("timing CPU %s: %w", o.serverCPU, err)
+				}
 				c0, b0 := cpuTicks(t.pid()), cpuTicks(backend.pid())
 				busy0, total0 := cpuBusy(o.serverCPU)
 				lbusy0, ltotal0 := cpuBusy(o.loadCPU)
@@ -425,7 +434,7 @@ func measure(ctx context.Context, o *options, rep *report, backend *target) erro
 				if t != backend {
 					ours += b1 - b0
 				}
-				s := sample{target: t.name, load: l.name, round: round, res: res, cpu: float64(c1-c0) / clkTck}
+				s := sample{target: t.name, load: l.name, round: round, res: res, cpu: float64(c1-c0) / clkTck, speed: speed}
 				if total1 > total0 {
 					s.oursCPU = float64(ours) / float64(total1-total0)
 					s.otherCPU = max(0, float64(busy1-busy0-ours)/float64(total1-total0))
@@ -437,8 +446,8 @@ func measure(ctx context.Context, o *options, rep *report, backend *target) erro
 				}
 				rep.samples = append(rep.samples, s)
 				done++
-				log.Printf("[%d/%d] round %d %-8s %-*s %9.0f req/s  p50 %-8v p99 %-8v cpu %.2fs/100k  errors %d  cpu%s ours %.0f%% others %.0f%%  cpu%s generator %.0f%% others %.0f%%",
-					done, total, round+1, l.name, width, t.name, res.rps, res.p50, res.p99, s.cpu/float64(max(res.requests, 1))*1e5, res.errors, o.serverCPU, 100*s.oursCPU, 100*s.otherCPU, o.loadCPU, 100*s.genCPU, 100*s.genOther)
+				log.Printf("[%d/%d] round %d %-8s %-*s %9.0f req/s  p50 %-8v p99 %-8v cpu %.2fs/100k  errors %d  cpu%s ours %.0f%% others %.0f%%  cpu%s generator %.0f%% others %.0f%%  cpu%s loop %v",
+					done, total, round+1, l.name, width, t.name, res.rps, res.p50, res.p99, s.cpu/float64(max(res.requests, 1))*1e5, res.errors, o.serverCPU, 100*s.oursCPU, 100*s.otherCPU, o.loadCPU, 100*s.genCPU, 100*s.genOther, o.serverCPU, speed.Round(10*time.Microsecond))
 			}
 		}
 	}

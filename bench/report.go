@@ -105,7 +105,11 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "- load average (1, 5, 15 min) before: %s; after: %s; run took %s\n",
 		r.loadBefore, r.loadAfter, r.end.Sub(r.start).Round(time.Second))
 	fmt.Fprintf(&b, "- load generators (wrk -t1, h2load -t1) and the runner pinned to CPU %s; every proxy and the backend pinned to CPU %s; "+
-		"%d interleaved round(s) of %s per target and load, each after a %s warm-up\n\n", o.loadCPU, o.serverCPU, o.rounds, o.duration, o.warmup)
+		"%d interleaved round(s) of %s per target and load, each after a %s warm-up\n", o.loadCPU, o.serverCPU, o.rounds, o.duration, o.warmup)
+	if line := speedLine(r.samples, o.serverCPU); line != "" {
+		b.WriteString(line + "\n")
+	}
+	b.WriteString("\n")
 	for _, l := range o.loads {
 		ss := r.stats(l.name)
 		if len(ss) == 0 {
