@@ -220,19 +220,20 @@ type fieldCache struct {
 }
 
 type cachedField struct {
-	line string // as it came, without its CRLF
+	line string // as it came, with its CRLF
 	key  string
 	val  []string // one value, capacity one
 	hop  bool     // one of hopByHop
 	fact fact
-	out  string // "Key: value", as the field is sent on
+	out  string // "Key: value\r\n", as the field is sent on
 }
 
 // maxCachedFields bounds the lines a connection remembers: the first ones
 // of a message, where the fields that repeat usually are.
 const maxCachedFields = 32
 
-// field parses line, the i-th field line of its message; fc may be nil.
+// field parses line, the i-th field line of its message, which ends in
+// CRLF; fc may be nil.
 func (fc *fieldCache) field(line []byte, i int) (cachedField, error) {
 	if fc != nil {
 		if i < len(fc.lines) && fc.lines[i].line == string(line) {
@@ -245,16 +246,17 @@ func (fc *fieldCache) field(line []byte, i int) (cachedField, error) {
 		}
 	}
 	s := string(line)
-	key, v, err := parseFieldLine(s)
+	text := s[:len(s)-2]
+	key, v, err := parseFieldLine(text)
 	if err != nil {
 		return cachedField{}, err
 	}
 	f := cachedField{line: s, key: key, val: []string{v}, hop: isHopByHop(key), fact: factOf(key), out: s}
-	if len(s) != len(key)+2+len(v) || s[:len(key)] != key || s[len(key):len(key)+2] != ": " {
+	if len(text) != len(key)+2+len(v) || text[:len(key)] != key || text[len(key):len(key)+2] != ": " {
 		// Most lines are sent on as they came; others (a name not
 		// canonical, spaces other than one after the colon) are
 		// rewritten. parseFieldLine let no line break into v.
-		f.out = key + ": " + v
+		f.out = key + ": " + v + "\r\n"
 	}
 	if fc != nil {
 		switch {
@@ -318,7 +320,7 @@ func parseFields(block []byte, h http.Header, fc *fieldCache, lines *[]string, f
 	var seen newKeys
 	for n := 0; len(block) > 0; n++ {
 		i := bytes.IndexByte(block, '\n') // present: every line ends in CRLF
-		line := block[:i-1]
+		line := block[:i+1]
 		block = block[i+1:]
 		f, err := fc.field(line, n)
 		if err != nil {

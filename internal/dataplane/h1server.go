@@ -337,7 +337,7 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 		if j < 1 || rest[j-1] != '\r' {
 			return false
 		}
-		fl := rest[:j-1]
+		fl := rest[:j+1]
 		rest = rest[j+1:]
 		f, err := sc.fields.field(fl, i)
 		if err != nil {
@@ -759,12 +759,10 @@ func hasLineBreak(v string) bool {
 	return false
 }
 
-// writeLines writes field lines that are ready to send ("Key: value"),
-// each ended by CRLF.
+// writeLines writes field lines that are ready to send ("Key: value\r\n").
 func writeLines(bw *bufio.Writer, lines []string) {
 	for _, l := range lines {
 		bw.WriteString(l)
-		bw.WriteString("\r\n")
 	}
 }
 
