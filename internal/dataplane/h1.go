@@ -659,10 +659,10 @@ func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwa
 	}
 }
 
-// parseResponseHead parses a head read by readHead into hr, its fields
-// into into when that is not nil; fc is the connection's field cache.
-// into is the client's response header (the direct path): the hop-by-hop
-// fields, which are not for the client, are left out of it.
+// parseResponseHead parses a head read by peekHead or readHead into hr,
+// its fields into into when that is not nil; fc is the connection's field
+// cache. into is the client's response header (the direct path): the
+// hop-by-hop fields, which are not for the client, are left out of it.
 func parseResponseHead(head []byte, hr *h1Response, into http.Header, fc *fieldCache) error {
 	i := bytes.Index(head, []byte("\r\n"))
 	if i < 0 {

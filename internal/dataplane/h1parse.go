@@ -169,7 +169,12 @@ const (
 var factKeys = [nFacts]string{"", "Connection", "Content-Length", "Content-Type", "Date", "Grpc-Status", "Te", "Transfer-Encoding", "X-Forwarded-For", "X-Request-Id"}
 
 // factHop tells the facts whose fields are hop-by-hop.
-var factHop = [nFacts]bool{factConnection: true, factTransferEncoding: true}
+var factHop = func() (hop [nFacts]bool) {
+	for k, key := range factKeys {
+		hop[k] = key != "" && isHopByHop(key)
+	}
+	return hop
+}()
 
 func factOf(key string) fact {
 	for i := factConnection; i < nFacts; i++ {
@@ -305,8 +310,8 @@ func (s *newKeys) add(key string) bool {
 }
 
 // parseFields parses header (or trailer) field lines, each ending in CRLF,
-// into h, which is created when nil, and says which hop-by-hop fields it
-// has. fc, when not nil, is the connection's cache; lines, when not nil,
+// into h, which is created when nil. fc, when not nil, is the
+// connection's cache; lines, when not nil,
 // gets the lines that are not hop-by-hop, in order, as a client is sent
 // them; facts, when not nil, gets the values of the fields it notes.
 // dropHop leaves the hop-by-hop fields out of h.

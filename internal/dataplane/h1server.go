@@ -583,7 +583,8 @@ func watchCall(ctx context.Context, x *callContext) *h1ServerConn {
 	// The loop's own request context, while it is served, is cancelled
 	// only when its client is found gone, under wmu: gone tells without
 	// taking the context's lock.
-	if ctx == context.Context(&sc.r.ctx) && sc.gone.Load() || ctx != context.Context(&sc.r.ctx) && ctx.Err() != nil {
+	own := ctx == context.Context(&sc.r.ctx)
+	if own && sc.gone.Load() || !own && ctx.Err() != nil {
 		return nil // AfterFunc runs it at once
 	}
 	sc.call = x
