@@ -383,9 +383,11 @@ type h1Response struct {
 	// res.Header had them when it was parsed.
 	facts fieldFacts
 	// lines are the response's field lines but the hop-by-hop ones, in
-	// order, as a client is sent them: the direct path writes them
-	// instead of res.Header when that holds nothing else (proxy.go).
-	lines []string
+	// order, as a client is sent them. On the direct path they are all
+	// there is of a final response's fields: res.Header is the client's
+	// response header, which the proxy fills from them only when
+	// something asks for it (proxy.go).
+	lines []headerLine
 }
 
 // body sets up the body of hr, the response head just read from pc.
@@ -603,8 +605,9 @@ func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwa
 		}
 		return nil, err
 	}
-	// On the direct path the response's fields go straight into the
-	// client's response header, which holds nothing else (proxy.go).
+	// On the direct path an informational response's fields go straight
+	// into the client's response header, which holds nothing else
+	// (proxy.go), and a final response's are kept as lines.
 	var into http.Header
 	if fw != nil {
 		into = fw.e.Header()
@@ -659,10 +662,11 @@ func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwa
 	}
 }
 
-// parseResponseHead parses a head read by peekHead or readHead into hr,
-// its fields into into when that is not nil; fc is the connection's field
-// cache. into is the client's response header (the direct path): the
-// hop-by-hop fields, which are not for the client, are left out of it.
+// parseResponseHead parses a head read by peekHead or readHead into hr; fc
+// is the connection's field cache. On the direct path into is the client's
+// response header: an informational response's fields go into it, while a
+// final response's are only kept in hr.lines and noted, for the proxy to
+// send or fill into it. Otherwise res.Header is a new header.
 func parseResponseHead(head []byte, hr *h1Response, into http.Header, fc *fieldCache) error {
 	i := bytes.Index(head, []byte("\r\n"))
 	if i < 0 {
@@ -672,9 +676,15 @@ func parseResponseHead(head []byte, hr *h1Response, into http.Header, fc *fieldC
 	if err != nil {
 		return err
 	}
+	fields := head[min(i+2, len(head)):]
 	lines := hr.lines[:0]
 	var facts fieldFacts
-	h, err := parseFields(head[min(i+2, len(head)):], into, fc, &lines, &facts, into != nil)
+	h := into
+	if into != nil && code >= 200 {
+		lines, err = parseLines(fields, fc, lines, &facts)
+	} else {
+		h, err = parseFields(fields, into, fc, &facts)
+	}
 	if err != nil {
 		return err
 	}
@@ -811,7 +821,7 @@ func (b *h1Body) readTrailer() error {
 	if len(block) == 0 {
 		return nil
 	}
-	t, err := parseFields(block, b.res.Trailer, &pc.fields, nil, nil, false)
+	t, err := parseFields(block, b.res.Trailer, &pc.fields, nil)
 	if err != nil {
 		return err
 	}

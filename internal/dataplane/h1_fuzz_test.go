@@ -62,6 +62,30 @@ func FuzzH1Response(f *testing.F) {
 		if err != nil || !reflect.DeepEqual(again.Header, want.Header) || again.StatusCode != want.StatusCode {
 			t.Fatalf("read again: %v, header %q, net/http's %q, from %q", err, again.Header, want.Header, data)
 		}
+		// The direct path keeps a final response's fields as lines: they
+		// fill the same header but for the hop-by-hop fields, and the
+		// same facts are noted.
+		head := finalHead(t, data)
+		var full, kept h1Response
+		if err := parseResponseHead(head, &full, nil, nil); err != nil {
+			t.Fatalf("final head refused alone (%v): %q", err, head)
+		}
+		var fc fieldCache
+		for range 2 { // the second time from the cache
+			if err := parseResponseHead(head, &kept, http.Header{}, &fc); err != nil {
+				t.Fatalf("final head refused as lines (%v): %q", err, head)
+			}
+		}
+		filled := http.Header{}
+		fillHeader(filled, kept.lines)
+		for k := range full.res.Header {
+			if isHopByHop(k) {
+				delete(full.res.Header, k)
+			}
+		}
+		if !reflect.DeepEqual(filled, full.res.Header) || !reflect.DeepEqual(kept.facts, full.facts) {
+			t.Fatalf("as lines %q noting %q, in full %q noting %q, from %q", filled, kept.facts, full.res.Header, full.facts, data)
+		}
 		// A byte at a time, the head is never buffered whole: it is read
 		// line by line instead of where it lies.
 		slow, slowBody, err := parseResponseFrom(req, iotest.OneByteReader(bytes.NewReader(data)), newTestConn())
@@ -101,6 +125,22 @@ func parseResponseFrom(req *http.Request, r io.Reader, pc *h1Conn) (*http.Respon
 	body, err := io.ReadAll(res.Body)
 	res.Body.Close()
 	return res, body, err
+}
+
+// finalHead is the head of the final response in data, as readResponse
+// hands it to parseResponseHead.
+func finalHead(t *testing.T, data []byte) []byte {
+	final := skip1xx(data)
+	br := bufio.NewReaderSize(bytes.NewReader(final), len(final)+16)
+	br.Peek(1)
+	if head, ok := peekHead(br); ok {
+		return head
+	}
+	head, err := readHead(br, nil)
+	if err != nil {
+		t.Fatalf("final head unread (%v): %q", err, data)
+	}
+	return head
 }
 
 // skip1xx drops the informational responses the transport passes over, so

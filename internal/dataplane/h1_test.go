@@ -576,32 +576,40 @@ func TestFieldCache(t *testing.T) {
 	}
 	var fc fieldCache
 	for i, m := range messages {
-		want, err := parseFields([]byte(m), nil, nil, nil, nil, false)
+		want, err := parseFields([]byte(m), nil, nil, nil)
 		if err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
 		var facts fieldFacts
-		got, err := parseFields([]byte(m), nil, &fc, nil, &facts, false)
+		got, err := parseFields([]byte(m), nil, &fc, &facts)
 		if err != nil {
 			t.Fatalf("message %d, cached: %v", i, err)
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("message %d: cached parse %v, want %v", i, got, want)
 		}
-		// Without the hop-by-hop fields, the facts are noted the same.
-		var dropFacts fieldFacts
-		dropped, err := parseFields([]byte(m), nil, &fc, nil, &dropFacts, true)
+		// As lines, the fields are the same but the hop-by-hop ones,
+		// and the facts are noted the same.
+		var lineFacts fieldFacts
+		lines, err := parseLines([]byte(m), &fc, nil, &lineFacts)
 		if err != nil {
-			t.Fatalf("message %d, hop-by-hop dropped: %v", i, err)
+			t.Fatalf("message %d, as lines: %v", i, err)
 		}
+		filled := http.Header{}
+		fillHeader(filled, lines)
 		for k, v := range want {
-			if _, ok := dropped[k]; ok == isHopByHop(k) || ok && !reflect.DeepEqual(dropped[k], v) {
-				t.Errorf("message %d, hop-by-hop dropped: %s is %q, in full %q", i, k, dropped[k], v)
+			if _, ok := filled[k]; ok == isHopByHop(k) || ok && !reflect.DeepEqual(filled[k], v) {
+				t.Errorf("message %d, as lines: %s is %q, in full %q", i, k, filled[k], v)
+			}
+		}
+		for k := range filled {
+			if _, ok := want[k]; !ok {
+				t.Errorf("message %d, as lines: %s is %q, not in full", i, k, filled[k])
 			}
 		}
 		for k := factConnection; k < nFacts; k++ {
-			if !reflect.DeepEqual(facts[k], got[factKeys[k]]) || !reflect.DeepEqual(dropFacts[k], got[factKeys[k]]) {
-				t.Errorf("message %d: %s noted as %q (%q with hop-by-hop fields dropped), the header has %q", i, factKeys[k], facts[k], dropFacts[k], got[factKeys[k]])
+			if !reflect.DeepEqual(facts[k], got[factKeys[k]]) || !reflect.DeepEqual(lineFacts[k], got[factKeys[k]]) {
+				t.Errorf("message %d: %s noted as %q (%q as lines), the header has %q", i, factKeys[k], facts[k], lineFacts[k], got[factKeys[k]])
 			}
 		}
 		if len(fc.lines) > maxCachedFields {

@@ -311,11 +311,9 @@ func (s *newKeys) add(key string) bool {
 
 // parseFields parses header (or trailer) field lines, each ending in CRLF,
 // into h, which is created when nil. fc, when not nil, is the
-// connection's cache; lines, when not nil,
-// gets the lines that are not hop-by-hop, in order, as a client is sent
-// them; facts, when not nil, gets the values of the fields it notes.
-// dropHop leaves the hop-by-hop fields out of h.
-func parseFields(block []byte, h http.Header, fc *fieldCache, lines *[]string, facts *fieldFacts, dropHop bool) (http.Header, error) {
+// connection's cache; facts, when not nil, gets the values of the fields
+// it notes.
+func parseFields(block []byte, h http.Header, fc *fieldCache, facts *fieldFacts) (http.Header, error) {
 	if h == nil {
 		h = make(http.Header, bytes.Count(block, []byte("\n")))
 	}
@@ -331,19 +329,6 @@ func parseFields(block []byte, h http.Header, fc *fieldCache, lines *[]string, f
 		if err != nil {
 			return h, err
 		}
-		if lines != nil && !f.hop {
-			*lines = append(*lines, f.out)
-		}
-		if dropHop && f.hop {
-			if facts != nil && f.fact != 0 {
-				if cur := facts[f.fact]; cur != nil {
-					facts[f.fact] = append(cur, f.val[0])
-				} else {
-					facts[f.fact] = f.val
-				}
-			}
-			continue
-		}
 		v := f.val
 		if !(fresh && seen.add(f.key)) {
 			if cur, ok := h[f.key]; ok {
@@ -356,6 +341,54 @@ func parseFields(block []byte, h http.Header, fc *fieldCache, lines *[]string, f
 		}
 	}
 	return h, nil
+}
+
+// headerLine is a field line as a client is sent it, with what it puts
+// in a header.
+type headerLine struct {
+	out string   // "Key: value\r\n"
+	key string   // canonical
+	val []string // the one value, shared: appended to, never changed
+}
+
+// parseLines parses header field lines, each ending in CRLF, into lines,
+// the ones that are not hop-by-hop, in order, without filling a header:
+// the direct path sends them as they are, and fills a header from them
+// (fillHeader) only when something asks for one. facts gets the values of
+// the fields it notes, the hop-by-hop ones included. fc is the
+// connection's cache.
+func parseLines(block []byte, fc *fieldCache, lines []headerLine, facts *fieldFacts) ([]headerLine, error) {
+	for n := 0; len(block) > 0; n++ {
+		i := bytes.IndexByte(block, '\n') // present: every line ends in CRLF
+		line := block[:i+1]
+		block = block[i+1:]
+		f, err := fc.field(line, n)
+		if err != nil {
+			return lines, err
+		}
+		if !f.hop {
+			lines = append(lines, headerLine{out: f.out, key: f.key, val: f.val})
+		}
+		if f.fact != 0 {
+			if cur := facts[f.fact]; cur != nil {
+				facts[f.fact] = append(cur, f.val[0])
+			} else {
+				facts[f.fact] = f.val
+			}
+		}
+	}
+	return lines, nil
+}
+
+// fillHeader adds the fields of lines to h.
+func fillHeader(h http.Header, lines []headerLine) {
+	for _, l := range lines {
+		if cur, ok := h[l.key]; ok {
+			h[l.key] = append(cur, l.val[0])
+		} else {
+			h[l.key] = l.val
+		}
+	}
 }
 
 // parseFieldLine parses one field line, without its CRLF, into its

@@ -665,9 +665,12 @@ func (b *clientBody) release() bool {
 // head is written when the first body byte (or Flush, or the end of the
 // handler) comes, into the same buffer as the body.
 type h1Writer struct {
-	sc          *h1ServerConn
-	h           http.Header
-	lines       []string    // when set, h's fields as lines, written instead of h (proxy.go)
+	sc *h1ServerConn
+	h  http.Header
+	// lines, when set, are the response's fields, not yet in h: h holds
+	// only what the writer added. They are written before what h holds,
+	// and filled into h when someone asks for it (proxy.go).
+	lines       []headerLine
 	noted       *fieldFacts // with lines, the values of the fields noted of them
 	status      int
 	wroteHeader bool
@@ -691,11 +694,22 @@ func (w *h1Writer) reset(head bool) {
 	*w = h1Writer{sc: w.sc, h: h, head: head, cl: -1}
 }
 
-func (w *h1Writer) Header() http.Header { return w.h }
+func (w *h1Writer) Header() http.Header {
+	if w.lines != nil {
+		w.fill()
+	}
+	return w.h
+}
 
-// field is what h holds of k's field. While lines are set, h holds the
-// fields they are but the hop-by-hop ones, and noted says what that is
-// without a lookup.
+// fill puts the fields of the lines into h, which is written from then on.
+func (w *h1Writer) fill() {
+	fillHeader(w.h, w.lines)
+	w.lines, w.noted = nil, nil
+}
+
+// field is what the response has of k's field. While lines are set, they
+// hold no hop-by-hop field, and noted says what they hold without a
+// lookup; the writer adds a field only when they lack it.
 func (w *h1Writer) field(k fact) []string {
 	if w.lines == nil || w.noted == nil {
 		return w.h[factKeys[k]]
@@ -796,13 +810,12 @@ func (w *h1Writer) writeHead(ended bool) {
 		if cl, err := strconv.ParseInt(v[0], 10, 64); err == nil && cl >= 0 {
 			w.cl = cl
 		} else {
+			w.fill() // the lines hold it
 			delete(w.h, "Content-Length")
-			w.lines = nil // the lines still hold it
 		}
 	}
 	if w.field(factTransferEncoding) != nil {
-		delete(w.h, "Transfer-Encoding")
-		w.lines = nil
+		delete(w.h, "Transfer-Encoding") // never among the lines
 	}
 	// What is added to h below is written after the lines.
 	var added [3]string
@@ -831,7 +844,9 @@ func (w *h1Writer) writeHead(ended bool) {
 	w.writeStatus(w.status)
 	if w.lines != nil {
 		bw := w.sc.bw
-		writeLines(bw, w.lines)
+		for _, l := range w.lines {
+			bw.WriteString(l.out)
+		}
 		for _, k := range added[:n] {
 			writeField(bw, k, w.h[k])
 		}

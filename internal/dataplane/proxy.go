@@ -249,18 +249,19 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 		e.upstreamTime = time.Since(e.upstreamSent)
 	}
 
-	// The transport parsed the response's fields into the client's
-	// response header (h1.go, readResponse): res.Header is dst.
+	// The transport kept the response's fields as lines (h1.go,
+	// readResponse), leaving out the hop-by-hop ones: res.Header is dst,
+	// the client's response header, and holds none of them yet.
 	dst := e.Header()
-	// The transport left the hop-by-hop fields out of dst: only those
-	// Connection names may be in it.
-	plain := dropNamed(dst, c.fw.res.facts[factConnection])
+	lines, conn := c.fw.res.lines, c.fw.res.facts[factConnection]
 	announced := len(res.Trailer)
-	if hw != nil && plain && announced == 0 {
-		// dst holds the response's fields but the hop-by-hop ones and
-		// nothing else: the writer sends the lines as they came, in
-		// their order, without a pass over the map.
-		hw.lines, hw.noted = c.fw.res.lines, &c.fw.res.facts
+	if hw != nil && announced == 0 && !namesFields(conn) {
+		// The writer sends the lines as they came, in their order, and
+		// fills its header from them only if something asks for it.
+		hw.lines, hw.noted = lines, &c.fw.res.facts
+	} else {
+		fillHeader(dst, lines)
+		dropNamed(dst, conn)
 	}
 	if announced > 0 {
 		keys := make([]string, 0, announced)
@@ -281,11 +282,15 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 		panic(http.ErrAbortHandler)
 	}
 	res.Body.Close() // now, so that the trailers are in
-	if hw != nil && !hw.wroteHead {
-		// A head written after this returns (no body came) must not
-		// read the lines of a call that may serve another request by
-		// then: the map says the same.
-		hw.lines, hw.noted = nil, nil
+	if hw != nil && hw.lines != nil {
+		// The lines belong to the call, which may serve another request
+		// once this returns: a head written after that (no body came)
+		// and the access log read the header instead.
+		if !hw.wroteHead || e.logged() {
+			hw.fill()
+		} else {
+			hw.lines, hw.noted = nil, nil
+		}
 	}
 
 	if len(res.Trailer) == 0 {
@@ -336,21 +341,28 @@ func isEventStream(ct string) bool {
 	return strings.EqualFold(strings.TrimSpace(base), "text/event-stream")
 }
 
-// dropNamed removes from a response's header h the fields that its
-// Connection values, conn, name as hop-by-hop. plain is false when there
-// were any.
-func dropNamed(h http.Header, conn []string) (plain bool) {
+// namesFields reports whether a response's Connection values, conn, name
+// any field as hop-by-hop.
+func namesFields(conn []string) bool {
 	if len(conn) == 1 && (conn[0] == "keep-alive" || conn[0] == "close") {
-		return true // the usual value names no field
+		return false // the usual value names no field
 	}
-	plain = true
+	for _, f := range conn {
+		for range connectionNames(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// dropNamed removes from a response's header h the fields that its
+// Connection values, conn, name as hop-by-hop.
+func dropNamed(h http.Header, conn []string) {
 	for _, f := range conn {
 		for name := range connectionNames(f) {
 			delete(h, http.CanonicalHeaderKey(name))
-			plain = false
 		}
 	}
-	return plain
 }
 
 // noopCloser keeps the transport's Close off the client's body, as the
