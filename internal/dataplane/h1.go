@@ -627,7 +627,7 @@ func (pc *h1Conn) readResponse(ctx context.Context, req *http.Request, fw *forwa
 		}
 		var hr *h1Response
 		if fw != nil {
-			hr = &fw.res
+			hr = fw.res
 		} else {
 			hr = new(h1Response)
 		}
@@ -676,14 +676,16 @@ func parseResponseHead(head []byte, hr *h1Response, into http.Header, fc *fieldC
 	if err != nil {
 		return err
 	}
+	// hr is written in place rather than built and copied: with many
+	// requests in flight, each one's memory is cold.
 	fields := head[min(i+2, len(head)):]
-	lines := hr.lines[:0]
-	var facts fieldFacts
+	hr.facts = fieldFacts{}
 	h := into
 	if into != nil && code >= 200 {
-		lines, err = parseLines(fields, fc, lines, &facts)
+		hr.lines, err = parseLines(fields, fc, hr.lines[:0], &hr.facts)
 	} else {
-		h, err = parseFields(fields, into, fc, &facts)
+		hr.lines = hr.lines[:0]
+		h, err = parseFields(fields, into, fc, &hr.facts)
 	}
 	if err != nil {
 		return err
@@ -692,7 +694,7 @@ func parseResponseHead(head []byte, hr *h1Response, into http.Header, fc *fieldC
 	if minor == 0 {
 		proto = "HTTP/1.0"
 	}
-	*hr = h1Response{res: http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: minor, Header: h}, facts: facts, lines: lines}
+	hr.res = http.Response{Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: minor, Header: h}
 	return nil
 }
 

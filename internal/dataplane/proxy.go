@@ -45,7 +45,7 @@ type forwarded struct {
 	lines   []string
 	asLines bool
 
-	res h1Response // where the transport reads the response
+	res *h1Response // where the transport reads the response: the call's
 }
 
 // skip reports whether a field of the client's request is not written
@@ -191,7 +191,7 @@ func direct(r *http.Request) bool {
 func (p *Plane) proxyH1(e *exchange, c *call) {
 	r := e.r
 	fw := &c.fw
-	fw.e = e
+	fw.e, fw.res = e, &c.res
 	fw.proto = "http"
 	if r.TLS != nil {
 		fw.proto = "https"
@@ -253,12 +253,12 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 	// readResponse), leaving out the hop-by-hop ones: res.Header is dst,
 	// the client's response header, and holds none of them yet.
 	dst := e.Header()
-	lines, conn := c.fw.res.lines, c.fw.res.facts[factConnection]
+	lines, conn := c.res.lines, c.res.facts[factConnection]
 	announced := len(res.Trailer)
 	if hw != nil && announced == 0 && !namesFields(conn) {
 		// The writer sends the lines as they came, in their order, and
 		// fills its header from them only if something asks for it.
-		hw.lines, hw.noted = lines, &c.fw.res.facts
+		hw.lines, hw.noted = lines, &c.res.facts
 	} else {
 		fillHeader(dst, lines)
 		dropNamed(dst, conn)

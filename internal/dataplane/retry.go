@@ -222,6 +222,18 @@ type callKey struct{}
 
 // call is one request's way to a cluster: its policy and the attempts made.
 type call struct {
+	callState
+	// Kept from one call to the next, and overwritten before they are
+	// read: with many requests in flight, each call's memory is cold,
+	// and what recycle need not clear it does not touch.
+	res h1Response // the response on the direct path (forwarded.res)
+	// outReq is the request sent on the direct path; it starts as outTmpl,
+	// which has no field but its context, ctx.
+	outReq, outTmpl http.Request
+}
+
+// callState is what a call starts without.
+type callState struct {
 	up     *upstreams
 	e      *exchange
 	cl     *cluster
@@ -236,14 +248,11 @@ type call struct {
 
 	// h1 is set when the call takes the direct path to a cleartext
 	// HTTP/1.1 cluster (proxy.go), with what it forwards.
-	h1  *h1Transport
-	fw  forwarded
-	out url.URL
-	ctx callContext // the call's context on the direct path
-	// outReq is the request sent on the direct path; it starts as outTmpl,
-	// which has no field but its context, ctx.
-	outReq, outTmpl http.Request
-	body            responseBody // the response's, on the direct path
+	h1   *h1Transport
+	fw   forwarded
+	out  url.URL
+	ctx  callContext  // the call's context on the direct path
+	body responseBody // the response's, on the direct path
 	// cancel cancels the call's context off the direct path.
 	cancel context.CancelCauseFunc
 }
@@ -261,9 +270,7 @@ func newCall() *call { return calls.Get().(*call) }
 
 // recycle returns a call that reusable approved to the pool.
 func (c *call) recycle() {
-	tmpl, lines := c.outTmpl, c.fw.res.lines[:0]
-	*c = call{}
-	c.outTmpl, c.fw.res.lines = tmpl, lines
+	c.callState = callState{}
 	calls.Put(c)
 }
 
@@ -393,8 +400,8 @@ func (retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // facts is what the parser noted of res when res came on the direct
 // path, nil when it did not.
 func (c *call) facts(res *http.Response) *fieldFacts {
-	if res != nil && res == &c.fw.res.res {
-		return &c.fw.res.facts
+	if res != nil && res == &c.res.res {
+		return &c.res.facts
 	}
 	return nil
 }
