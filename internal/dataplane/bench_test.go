@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -196,6 +198,64 @@ func BenchmarkProxyInMemory(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) { benchmarkInMemory(b, bc.req) })
 	}
+	// Many connections at once, each request waiting its turn for the
+	// client and for the upstream as it does on sockets: what the work
+	// per request costs when each connection's state is colder.
+	wrk := "GET /items/42 HTTP/1.1\r\nHost: bench.example.com\r\n\r\n"
+	for _, conns := range []int{1, 50, 200} {
+		b.Run(fmt.Sprintf("wrk-conns-%d", conns), func(b *testing.B) { benchmarkInMemoryConns(b, wrk, conns) })
+	}
+}
+
+// benchmarkInMemoryConns is benchmarkInMemory with conns client connections
+// served at once, and as many upstream connections. Reads yield to the
+// other goroutines before they return, so that with one P the connections
+// take turns, each request in flight while the others' are.
+func benchmarkInMemoryConns(b *testing.B, req string, conns int) {
+	res := []byte("HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 09:38:16 GMT\r\nContent-Type: text/plain\r\nContent-Length: " +
+		strconv.Itoa(len(rawBody)) + "\r\nConnection: keep-alive\r\n\r\n" + rawBody)
+	bk := &backend{name: "b", addr: "127.0.0.1:9", port: 9}
+	g := startGateway(b, meshConfig([]*ir.Listener{listenerOf(8080, route("r", "b", ir.Match{Prefix: "/"}))}, bk))
+	var mu sync.Mutex
+	var ups []*memUpstream
+	g.p.up.dialConn = func(context.Context, string, string) (net.Conn, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		up := &memUpstream{res: res, yield: true}
+		ups = append(ups, up)
+		return up, nil
+	}
+	s := g.p.servers[8080]
+	run := func(n int) []*memClient {
+		clients := make([]*memClient, conns)
+		var wg sync.WaitGroup
+		for i := range clients {
+			clients[i] = &memClient{req: []byte(req), left: n / conns, yield: true}
+			if i < n%conns {
+				clients[i].left++
+			}
+			wg.Go(func() { s.serveH1(clients[i]) })
+		}
+		wg.Wait()
+		return clients
+	}
+	run(conns) // the upstream connections are dialled outside the timing
+	b.ReportAllocs()
+	b.ResetTimer()
+	clients := run(b.N)
+	b.StopTimer()
+	n := 0
+	for _, c := range clients {
+		n += c.responses
+	}
+	for _, up := range ups {
+		if up.err != nil {
+			b.Fatalf("upstream: %v", up.err)
+		}
+	}
+	if n != b.N {
+		b.Fatalf("%d responses to %d requests", n, b.N)
+	}
 }
 
 func benchmarkInMemory(b *testing.B, req string) {
@@ -248,11 +308,15 @@ type memClient struct {
 	responses int
 	answered  bool // the request last sent has its response
 	last      []byte
+	yield     bool // let the other goroutines run before each request
 }
 
 func (c *memClient) Read(p []byte) (int, error) {
 	if c.left == 0 {
 		return 0, io.EOF
+	}
+	if c.yield {
+		runtime.Gosched()
 	}
 	c.left--
 	c.answered = false
@@ -275,6 +339,7 @@ type memUpstream struct {
 	res     []byte
 	pending []byte
 	err     error
+	yield   bool // let the other goroutines run before each response
 }
 
 func (u *memUpstream) Write(p []byte) (int, error) {
@@ -289,6 +354,9 @@ func (u *memUpstream) Read(p []byte) (int, error) {
 	if len(u.pending) == 0 {
 		u.err = errors.New("read with no response due")
 		return 0, u.err
+	}
+	if u.yield && len(u.pending) == len(u.res) {
+		runtime.Gosched()
 	}
 	n := copy(p, u.pending)
 	u.pending = u.pending[n:]
