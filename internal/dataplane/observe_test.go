@@ -165,10 +165,10 @@ func TestMetrics(t *testing.T) {
 	g.do(request{path: "/missing"})
 
 	m := g.p.metrics
-	if got := testutil.ToFloat64(m.requests.WithLabelValues(testGateway, "demo/r", "demo/b", "demo/b-vn", "200")); got != 3 {
+	if got := m.requests.value(seriesKey{testGateway, "demo/r", "demo/b", "demo/b-vn", 200}); got != 3 {
 		t.Errorf("200s counted %v, want 3", got)
 	}
-	if got := testutil.ToFloat64(m.requests.WithLabelValues(testGateway, "", "", "", "404")); got != 1 {
+	if got := m.requests.value(seriesKey{testGateway, "", "", "", 404}); got != 1 {
 		t.Errorf("404s counted %v, want 1", got)
 	}
 	if n, err := testutil.GatherAndCount(g.reg, "meshgate_requests_total", "meshgate_request_duration_seconds", "meshgate_upstream_connections"); err != nil || n != 5 {
@@ -212,4 +212,53 @@ func TestSharedRegistry(t *testing.T) {
 		t.Error("collectors not shared")
 	}
 	p2.Shutdown(context.Background())
+}
+
+// TestRequestCollector checks what a scrape shows of requests counted
+// through the connection's last series and without it: each code's
+// counter, and one histogram per label set whose buckets hold each
+// duration at its upper bound ("le") and above.
+func TestRequestCollector(t *testing.T) {
+	m, err := newMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last lastSeries
+	for _, d := range []time.Duration{500 * time.Microsecond, 700 * time.Microsecond, 3 * time.Millisecond} {
+		m.observe(&last, "gw", "r", "svc", "vn", 200, d)
+	}
+	m.observe(nil, "gw", "r", "svc", "vn", 503, 40*time.Second)
+	const want = `
+# HELP meshgate_request_duration_seconds Time from receiving a request to finishing its response.
+# TYPE meshgate_request_duration_seconds histogram
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="0.0005"} 1
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="0.001"} 2
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="0.0025"} 2
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="0.005"} 3
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="0.01"} 3
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="0.025"} 3
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="0.05"} 3
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="0.1"} 3
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="0.25"} 3
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="0.5"} 3
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="1"} 3
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="2.5"} 3
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="5"} 3
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="10"} 3
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="30"} 3
+meshgate_request_duration_seconds_bucket{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc",le="+Inf"} 4
+meshgate_request_duration_seconds_sum{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc"} 40.0042
+meshgate_request_duration_seconds_count{gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc"} 4
+# HELP meshgate_requests_total Requests served by the gateway, by gateway route, virtual service, virtual node and response code.
+# TYPE meshgate_requests_total counter
+meshgate_requests_total{code="200",gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc"} 3
+meshgate_requests_total{code="503",gateway="gw",gateway_route="r",virtual_node="vn",virtual_service="svc"} 1
+`
+	if err := testutil.CollectAndCompare(m.requests, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+	// promtool check metrics runs the same linter.
+	if problems, err := testutil.CollectAndLint(m.requests); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
 }
