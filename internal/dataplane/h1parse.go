@@ -231,6 +231,9 @@ type cachedField struct {
 	hop  bool     // one of hopByHop
 	fact fact
 	out  string // "Key: value\r\n", as the field is sent on
+	// Of a request's field: whether it is sent upstream as it is, and
+	// whether the line alone says so (sendOn).
+	send, sendKnown bool
 }
 
 // maxCachedFields bounds the lines a connection remembers: the first ones
@@ -238,15 +241,16 @@ type cachedField struct {
 const maxCachedFields = 32
 
 // field parses line, the i-th field line of its message, which ends in
-// CRLF; fc may be nil.
-func (fc *fieldCache) field(line []byte, i int) (cachedField, error) {
+// CRLF; fc may be nil. The field is the cache's own: it is good until the
+// next call, and is not to be changed.
+func (fc *fieldCache) field(line []byte, i int) (*cachedField, error) {
 	if fc != nil {
 		if i < len(fc.lines) && fc.lines[i].line == string(line) {
-			return fc.lines[i], nil
+			return &fc.lines[i], nil
 		}
 		for j := range fc.lines {
 			if fc.lines[j].line == string(line) {
-				return fc.lines[j], nil
+				return &fc.lines[j], nil
 			}
 		}
 	}
@@ -254,7 +258,7 @@ func (fc *fieldCache) field(line []byte, i int) (cachedField, error) {
 	text := s[:len(s)-2]
 	key, v, err := parseFieldLine(text)
 	if err != nil {
-		return cachedField{}, err
+		return nil, err
 	}
 	f := cachedField{line: s, key: key, val: []string{v}, hop: isHopByHop(key), fact: factOf(key), out: s}
 	if len(text) != len(key)+2+len(v) || text[:len(key)] != key || text[len(key):len(key)+2] != ": " {
@@ -263,15 +267,18 @@ func (fc *fieldCache) field(line []byte, i int) (cachedField, error) {
 		// rewritten. parseFieldLine let no line break into v.
 		f.out = key + ": " + v + "\r\n"
 	}
+	f.send, f.sendKnown = sendOn(&f)
 	if fc != nil {
 		switch {
 		case i < len(fc.lines):
 			fc.lines[i] = f
+			return &fc.lines[i], nil
 		case len(fc.lines) < maxCachedFields:
 			fc.lines = append(fc.lines, f)
+			return &fc.lines[len(fc.lines)-1], nil
 		}
 	}
-	return f, nil
+	return &f, nil
 }
 
 // statusLine is line as a string, the previous one's when it repeats.

@@ -287,10 +287,18 @@ var methods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PA
 // parse parses a request head into r, whose URL is u, or returns false
 // when net/http should serve it. r holds nothing but a context.
 func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
-	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
-	m, line, ok1 := bytes.Cut(line, []byte(" "))
-	target, proto, ok2 := bytes.Cut(line, []byte(" "))
-	if !ok1 || !ok2 || string(proto) != "HTTP/1.1" || len(m) == 0 || len(target) == 0 || target[0] != '/' {
+	// head ends in an empty line: it has a line feed.
+	eol := bytes.IndexByte(head, '\n')
+	if eol < 1 || head[eol-1] != '\r' {
+		return false
+	}
+	line, rest := head[:eol-1], head[eol+1:]
+	sp := bytes.IndexByte(line, ' ')
+	if sp < 1 || len(line) < sp+1+len(" HTTP/1.1") || string(line[len(line)-len(" HTTP/1.1"):]) != " HTTP/1.1" {
+		return false
+	}
+	m, target := line[:sp], line[sp+1:len(line)-len(" HTTP/1.1")]
+	if len(target) == 0 || target[0] != '/' {
 		return false
 	}
 	method := ""
@@ -314,14 +322,12 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 		}
 	}
 
-	// The last line feed ends the head; a bare one fails its line below.
-	n := bytes.Count(rest, []byte{'\n'}) - 1
 	// The header map is the connection's: nothing uses a request's header
 	// once its response is complete (the upstream transports write it
 	// before they return, or copy it).
 	h := sc.header
 	if h == nil {
-		h = make(http.Header, max(n, 8))
+		h = make(http.Header, max(bytes.Count(rest, []byte{'\n'}), 8))
 		sc.header = h
 	} else {
 		clear(h)
@@ -332,7 +338,9 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 	sc.lines, sc.sendLines = sc.lines[:0], true
 	sc.facts = fieldFacts{}
 	var seen newKeys // h is empty: a new key goes in without a lookup
-	for i := range n {
+	// rest ends in the empty line's CRLF, and a bare line feed fails its
+	// line.
+	for i := 0; len(rest) > 2; i++ {
 		j := bytes.IndexByte(rest, '\n')
 		if j < 1 || rest[j-1] != '\r' {
 			return false
@@ -344,10 +352,10 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 			return false
 		}
 		value := f.val[0]
-		switch send, known := sendOn(f); {
-		case !known:
+		switch {
+		case !f.sendKnown:
 			sc.sendLines = false
-		case send:
+		case f.send:
 			sc.lines = append(sc.lines, f.out)
 		}
 		switch f.key {
@@ -392,7 +400,10 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 	}
 
 	t := reuseString(&sc.lastTarget, target)
-	path, query, hasQuery := strings.Cut(t, "?")
+	path, query, hasQuery := t, "", false
+	if q := strings.IndexByte(t, '?'); q >= 0 {
+		path, query, hasQuery = t[:q], t[q+1:], true
+	}
 	if plainPath(path) {
 		u.Path = path
 	} else {
@@ -420,15 +431,19 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 // escapes, and nothing url.URL.EscapedPath would escape.
 func plainPath(path string) bool {
 	for i := 0; i < len(path); i++ {
-		switch c := path[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("-_.~$&+,/:;=@", c) >= 0:
-		default:
+		if !plainPathByte[path[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+var plainPathByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.~$&+,/:;=@", byte(c)) >= 0
+	}
+	return t
+}()
 
 // serve runs the handler for req and finishes its response. It reports
 // whether the connection can carry another request.

@@ -82,7 +82,7 @@ func replaced(k string) bool {
 // depends on the request's other lines: a Connection field naming fields
 // other than close and keep-alive, or an empty X-Request-Id (the gateway
 // then sends one of its own in place of every X-Request-Id line).
-func sendOn(f cachedField) (send, known bool) {
+func sendOn(f *cachedField) (send, known bool) {
 	switch {
 	case f.key == "Connection":
 		for range connectionNames(f.val[0]) {
