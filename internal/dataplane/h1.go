@@ -443,16 +443,18 @@ func (pc *h1Conn) writeHead(req *http.Request, hasBody bool, fw *forwarded) erro
 		return errInvalidRequest{"dataplane: invalid Host or request target for the upstream"}
 	}
 	w := pc.bw
-	w.WriteString(req.Method)
-	w.WriteByte(' ')
-	w.WriteString(path)
+	b := w.AvailableBuffer() // appended to and written at once
+	b = append(b, req.Method...)
+	b = append(b, ' ')
+	b = append(b, path...)
 	if query != "" || req.URL.ForceQuery {
-		w.WriteByte('?')
-		w.WriteString(query)
+		b = append(b, '?')
+		b = append(b, query...)
 	}
-	w.WriteString(" HTTP/1.1\r\nHost: ")
-	w.WriteString(host)
-	w.WriteString("\r\n")
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\n"...)
+	w.Write(b)
 	if fw != nil && fw.asLines {
 		writeLines(w, fw.lines)
 	} else if err := writeHeader(w, req.Header, fw); err != nil {

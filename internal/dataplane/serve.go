@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -247,6 +248,10 @@ func rewriteRequest(pr *httputil.ProxyRequest) {
 
 // setPath sets an escaped path on u so that it is sent exactly as given.
 func setPath(u *url.URL, escaped string) {
+	if strings.IndexByte(escaped, '%') < 0 {
+		u.Path, u.RawPath = escaped, "" // nothing to unescape
+		return
+	}
 	p, err := url.PathUnescape(escaped)
 	if err != nil {
 		u.Path, u.RawPath = escaped, ""
