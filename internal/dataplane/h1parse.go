@@ -329,9 +329,8 @@ func parseFields(block []byte, h http.Header, fc *fieldCache, facts *fieldFacts)
 	fresh := len(h) == 0
 	var seen newKeys
 	for n := 0; len(block) > 0; n++ {
-		i := bytes.IndexByte(block, '\n') // present: every line ends in CRLF
-		line := block[:i+1]
-		block = block[i+1:]
+		var line []byte
+		line, block = cutLine(block)
 		f, err := fc.field(line, n)
 		if err != nil {
 			return h, err
@@ -350,6 +349,13 @@ func parseFields(block []byte, h http.Header, fc *fieldCache, facts *fieldFacts)
 	return h, nil
 }
 
+// cutLine splits off the first line of block, where every line ends in
+// CRLF.
+func cutLine(block []byte) (line, rest []byte) {
+	i := bytes.IndexByte(block, '\n') + 1
+	return block[:i], block[i:]
+}
+
 // headerLine is a field line as a client is sent it, with what it puts
 // in a header.
 type headerLine struct {
@@ -366,9 +372,8 @@ type headerLine struct {
 // connection's cache.
 func parseLines(block []byte, fc *fieldCache, lines []headerLine, facts *fieldFacts) ([]headerLine, error) {
 	for n := 0; len(block) > 0; n++ {
-		i := bytes.IndexByte(block, '\n') // present: every line ends in CRLF
-		line := block[:i+1]
-		block = block[i+1:]
+		var line []byte
+		line, block = cutLine(block)
 		f, err := fc.field(line, n)
 		if err != nil {
 			return lines, err
