@@ -85,10 +85,7 @@ func replaced(k string) bool {
 func sendOn(f *cachedField) (send, known bool) {
 	switch {
 	case f.key == "Connection":
-		for range connectionNames(f.val[0]) {
-			return false, false
-		}
-		return false, true
+		return false, !namesFields(f.val)
 	case f.hop || replaced(f.key):
 		return false, true
 	case f.key == "X-Request-Id" && f.val[0] == "":
@@ -345,8 +342,8 @@ func isEventStream(ct string) bool {
 	return strings.EqualFold(strings.TrimSpace(base), "text/event-stream")
 }
 
-// namesFields reports whether a response's Connection values, conn, name
-// any field as hop-by-hop.
+// namesFields reports whether Connection values, conn, name any field as
+// hop-by-hop.
 func namesFields(conn []string) bool {
 	if len(conn) == 1 && (conn[0] == "keep-alive" || conn[0] == "close") {
 		return false // the usual value names no field
