@@ -109,7 +109,12 @@ var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 // serve routes and proxies one request that arrived on gateway port port.
 func (p *Plane) serve(port int, w http.ResponseWriter, r *http.Request) {
 	e := exchanges.Get().(*exchange)
-	e.w, e.r, e.port, e.start, e.snap = w, r, port, time.Now(), p.cur.Load()
+	e.w, e.r, e.port, e.snap = w, r, port, p.cur.Load()
+	if e.logged() {
+		e.start = time.Now() // the access log prints it
+	} else {
+		e.start = monoTime()
+	}
 	if hw, ok := w.(*h1Writer); ok && r == &hw.sc.r.req {
 		e.sc = hw.sc
 	}
