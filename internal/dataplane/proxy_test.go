@@ -441,3 +441,39 @@ func TestUpstreamThatNeverAnswersGets504(t *testing.T) {
 		t.Fatalf("got %d %q, want 504 upstream request timeout", res.status, res.body)
 	}
 }
+
+// TestRequestIDGenerate checks the generated IDs' form, version and variant
+// over many draws, and that they differ: each hex group comes from its own
+// bits.
+func TestRequestIDGenerate(t *testing.T) {
+	form := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	seen := map[string]bool{}
+	groups := make([]map[string]bool, 5)
+	for i := range groups {
+		groups[i] = map[string]bool{}
+	}
+	for range 1000 {
+		var id requestID
+		id.generate()
+		s := id.String()
+		if !form.MatchString(s) {
+			t.Fatalf("generated %q, want a UUIDv4", s)
+		}
+		if seen[s] {
+			t.Fatalf("%q generated twice", s)
+		}
+		seen[s] = true
+		for i, g := range strings.Split(s, "-") {
+			groups[i][g] = true
+		}
+	}
+	for i, g := range groups {
+		if len(g) < 500 {
+			t.Errorf("group %d took %d values in 1000 draws", i, len(g))
+		}
+	}
+	var none requestID
+	if none.String() != "" {
+		t.Errorf("an ID never generated = %q", none.String())
+	}
+}

@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -318,22 +317,29 @@ type requestID struct {
 }
 
 func (id *requestID) generate() {
-	const hexDigits = "0123456789abcdef"
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
-	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	j := 0
-	for i, c := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			id.b[j] = '-'
-			j++
-		}
-		id.b[j], id.b[j+1] = hexDigits[c>>4], hexDigits[c&0xf]
-		j += 2
-	}
+	// A version 4 UUID: 122 random bits, the version in the high nibble of
+	// byte 6 and the variant in the top two bits of byte 8.
+	hi := rand.Uint64()&^(0xf<<12) | 0x4<<12
+	lo := rand.Uint64()&^(0x3<<62) | 0x2<<62
+	putHex(id.b[0:8], hi>>32)
+	id.b[8] = '-'
+	putHex(id.b[9:13], hi>>16)
+	id.b[13] = '-'
+	putHex(id.b[14:18], hi)
+	id.b[18] = '-'
+	putHex(id.b[19:23], lo>>48)
+	id.b[23] = '-'
+	putHex(id.b[24:36], lo)
 	id.set = true
+}
+
+// putHex fills b with the len(b) low hexadecimal digits of v.
+func putHex(b []byte, v uint64) {
+	const hexDigits = "0123456789abcdef"
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = hexDigits[v&0xf]
+		v >>= 4
+	}
 }
 
 // String is the ID, "" when none was generated.
