@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,7 +22,12 @@ type callContext struct {
 
 	cancelState
 	cause error
-	conn  *h1Conn // the connection of the attempt in progress
+	// conn is the connection of the attempt in progress, and cancelled is
+	// set with err: an attempt's watch and unwatch use the two without the
+	// lock. Each stores one and then loads the other, as cancelling does,
+	// so a cancel either sees the connection or is seen by unwatch.
+	conn      atomic.Pointer[h1Conn]
+	cancelled atomic.Bool
 	// untouched is set by end when nothing had asked for Done and no
 	// attempt's connection was still watched.
 	untouched bool
@@ -112,42 +118,38 @@ func (x *callContext) cancelWithLocked(cause error) {
 		cause = context.Canceled
 	}
 	x.cause = cause
-	if x.conn != nil {
-		x.conn.interrupt()
+	x.cancelled.Store(true)
+	if pc := x.conn.Load(); pc != nil {
+		pc.interrupt()
 	}
 }
 
 // end releases the context when its call is over, and sets untouched.
 func (x *callContext) end() {
-	if x.client != nil {
-		x.client.unwatchCall(x)
-	} else if x.stopParent != nil {
+	// A call the client's watch knows of stays known to it until its
+	// request ends (h1ServerConn.end), and is recycled only then.
+	if x.client == nil && x.stopParent != nil {
 		x.stopParent()
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.untouched = x.done == nil && x.conn == nil
+	x.untouched = x.done == nil && x.conn.Load() == nil
 	x.cancelWithLocked(nil)
 }
 
 // watch makes pc the connection a cancellation interrupts.
 func (x *callContext) watch(pc *h1Conn) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.conn = pc
-	if x.err != nil {
+	x.conn.Store(pc)
+	if x.cancelled.Load() {
 		pc.interrupt()
 	}
 }
 
-// unwatch ends watching pc and reports whether it was left alone.
+// unwatch ends watching pc and reports whether it was left alone: when it
+// was not, a cancel may interrupt it yet.
 func (x *callContext) unwatch(pc *h1Conn) bool {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.conn == pc {
-		x.conn = nil
-	}
-	return x.err == nil
+	x.conn.CompareAndSwap(pc, nil)
+	return !x.cancelled.Load()
 }
 
 // canceler is what a watchdog cancels: a call's context, or the cancel

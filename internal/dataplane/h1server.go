@@ -114,8 +114,12 @@ type h1ServerConn struct {
 	deadlineLost bool // the watch cleared the read deadline
 	gone         atomic.Bool
 	timer        *time.Timer
-	serving      bool         // a request is in progress
-	call         *callContext // the direct-path call in progress
+	serving      bool // a request is in progress
+	// call is the direct-path call in progress. It stays set until end,
+	// which recycles it (spare): until then the watch may still cancel
+	// it, so no other request may have it.
+	call  atomic.Pointer[callContext]
+	spare *call
 
 	r *h1Request // the request in progress, or the one before
 }
@@ -523,7 +527,8 @@ func (sc *h1ServerConn) bodyRead() {
 func (sc *h1ServerConn) end() {
 	sc.wmu.Lock()
 	defer sc.wmu.Unlock()
-	sc.serving, sc.call = false, nil // nothing arms the watch now
+	sc.serving = false // nothing arms the watch now
+	sc.call.Store(nil)
 	switch sc.wstate {
 	case watchArmed:
 		sc.wstate = watchIdle // the timer, left running, will find it so
@@ -538,6 +543,10 @@ func (sc *h1ServerConn) end() {
 	if sc.deadlineLost {
 		sc.deadlineLost = false
 		sc.deadline = time.Time{}
+	}
+	if c := sc.spare; c != nil {
+		sc.spare = nil
+		c.recycle()
 	}
 }
 
@@ -576,8 +585,8 @@ func (sc *h1ServerConn) watch() {
 		if sc.serving {
 			sc.r.ctx.cancel()
 		}
-		if sc.call != nil {
-			sc.call.cancelWith(errClientGone)
+		if x := sc.call.Load(); x != nil {
+			x.cancelWith(errClientGone)
 		}
 	}
 	sc.wstate = watchIdle
@@ -587,32 +596,23 @@ func (sc *h1ServerConn) watch() {
 // watchCall makes x, a direct-path call on a request of ctx, hear of its
 // client leaving without a context.AfterFunc, and returns the connection
 // that tells it. It returns nil when ctx is not the context of a request
-// the loop serves.
+// the loop serves. x stays watched until the request ends (end).
 func watchCall(ctx context.Context, x *callContext) *h1ServerConn {
 	sc, ok := ctx.Value(h1ConnKey{}).(*h1ServerConn)
 	if !ok {
 		return nil
 	}
-	sc.wmu.Lock()
-	defer sc.wmu.Unlock()
-	// The loop's own request context, while it is served, is cancelled
-	// only when its client is found gone, under wmu: gone tells without
+	// No lock: the watch sets gone before it looks for a call, and x is
+	// stored here before gone is looked at, so one of the two sees the
+	// other. The loop's own request context, while it is served, is
+	// cancelled only when its client is found gone: gone tells without
 	// taking the context's lock.
+	sc.call.Store(x)
 	own := ctx == context.Context(&sc.r.ctx)
 	if own && sc.gone.Load() || !own && ctx.Err() != nil {
 		return nil // AfterFunc runs it at once
 	}
-	sc.call = x
 	return sc
-}
-
-// unwatchCall ends what watchCall started.
-func (sc *h1ServerConn) unwatchCall(x *callContext) {
-	sc.wmu.Lock()
-	if sc.call == x {
-		sc.call = nil
-	}
-	sc.wmu.Unlock()
 }
 
 // clientBody is a request body of known length, read from the connection's

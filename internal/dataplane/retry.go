@@ -334,7 +334,9 @@ func (p *Plane) forward(e *exchange, n *upstreamNode, port int) {
 			// c.ctx: then c is not reused.
 			quiet := c.end(r)
 			if returned && quiet && c.reusable(r) {
-				c.recycle()
+				// Its client's watch may cancel it until the
+				// request ends: the loop recycles it then.
+				c.ctx.client.spare = c
 			} else {
 				e.kept = true
 			}
