@@ -36,6 +36,7 @@ type options struct {
 	warmup        time.Duration
 	targets       []string
 	loads         []load
+	profileLoad   load
 	routes        int
 	reloadRoutes  []int
 	errorRoutes   []int
@@ -89,7 +90,7 @@ func goBuild(root, bin, pkg string, tags ...string) error {
 func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	o := &options{}
-	var targets, loads, reloadRoutes, errorRoutes string
+	var targets, loads, reloadRoutes, errorRoutes, profileLoad string
 	smoke := os.Getenv("BENCH_SMOKE") != "" && os.Getenv("BENCH_SMOKE") != "0"
 	fs.BoolVar(&smoke, "smoke", smoke, "short run for development: 1 round of 2 s, 1,000 routes, 5 reloads (also BENCH_SMOKE=1)")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds")
@@ -103,6 +104,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.reloads, "reloads", 100, "reloads under load")
 	fs.IntVar(&o.reloadSamples, "reload-samples", 10, "reloads timed without load, per route count (at most 3 above 1,000 routes)")
 	fs.DurationVar(&o.profile, "profile", 10*time.Second, "CPU profile length of meshgate under load (0: skip)")
+	fs.StringVar(&profileLoad, "profile-load", allLoads[0].name, "the load meshgate is profiled under")
 	fs.StringVar(&o.loadCPU, "load-cpu", "0", "CPU of the load generators and this runner")
 	fs.StringVar(&o.serverCPU, "server-cpu", "1", "CPU of the proxies and the backend")
 	fs.StringVar(&o.meshgate, "meshgate", "", "meshgate binary (default: go build ./cmd/meshgate)")
@@ -143,6 +145,11 @@ func parseFlags(args []string) (*options, error) {
 		}
 		o.loads = append(o.loads, allLoads[i])
 	}
+	i := slices.IndexFunc(allLoads, func(l load) bool { return l.name == profileLoad })
+	if i < 0 {
+		return nil, fmt.Errorf("-profile-load: unknown load %q", profileLoad)
+	}
+	o.profileLoad = allLoads[i]
 	var err error
 	if o.reloadRoutes, err = ints(reloadRoutes); err != nil {
 		return nil, fmt.Errorf("-reload-routes: %w", err)

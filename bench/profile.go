@@ -20,6 +20,7 @@ type profileResult struct {
 	total      time.Duration
 	categories []category
 	rps        float64 // the load's throughput while profiling
+	load       load
 }
 
 type category struct {
@@ -28,10 +29,10 @@ type category struct {
 }
 
 // profileMeshgate takes a CPU profile from meshgate's admin endpoint while
-// wrk loads it with 50 connections.
+// o.profileLoad (wrk with 50 connections unless told) loads it.
 func profileMeshgate(o *options, m *meshgate) (*profileResult, error) {
 	secs := int(o.profile.Round(time.Second) / time.Second)
-	l := allLoads[0]
+	l := o.profileLoad
 	type loadOut struct {
 		r   result
 		out string
@@ -39,7 +40,7 @@ func profileMeshgate(o *options, m *meshgate) (*profileResult, error) {
 	}
 	done := make(chan loadOut, 1)
 	go func() {
-		r, out, err := l.run(o.loadCPU, m.h1+m.path, time.Duration(secs+3)*time.Second, filepath.Join(o.out, "profile-load"))
+		r, out, err := l.run(o.loadCPU, m.base(l)+m.path, time.Duration(secs+3)*time.Second, filepath.Join(o.out, "profile-load"))
 		done <- loadOut{r, out, err}
 	}()
 	time.Sleep(time.Second)
@@ -60,7 +61,7 @@ func profileMeshgate(o *options, m *meshgate) (*profileResult, error) {
 	if lo.err != nil {
 		return nil, lo.err
 	}
-	p := &profileResult{file: filepath.Join(o.out, "meshgate-cpu.pprof"), rps: lo.r.rps}
+	p := &profileResult{file: filepath.Join(o.out, "meshgate-cpu.pprof"), rps: lo.r.rps, load: l}
 	if err := os.WriteFile(p.file, data, 0o644); err != nil {
 		return nil, err
 	}

@@ -178,7 +178,7 @@ func (r *report) markdown() string {
 		}
 	}
 	if p := r.profile; p != nil {
-		fmt.Fprintf(&b, "#### Where meshgate's CPU goes (h1, 50 connections, %.0f req/s while profiled; %s of samples)\n\n", p.rps, p.total)
+		fmt.Fprintf(&b, "#### Where meshgate's CPU goes (%s, %.0f req/s while profiled; %s of samples)\n\n", p.load.title, p.rps, p.total)
 		b.WriteString("| category (first match wins, in the order of bench/profile.go) | share |\n|---|--:|\n")
 		for _, c := range p.categories {
 			fmt.Fprintf(&b, "| %s | %s |\n", c.name, pct(c.value, p.total))
