@@ -197,7 +197,7 @@ func TestForwardedHeaders(t *testing.T) {
 	if res.echo.Host != "b.demo.svc.cluster.local" {
 		t.Errorf("backend Host = %q", res.echo.Host)
 	}
-	if id := got.Get("X-Request-Id"); !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
+	if id := got.Get("X-Request-Id"); !uuidV4.MatchString(id) {
 		t.Errorf("generated X-Request-Id = %q, want a UUIDv4", id)
 	}
 	if res.header.Get("X-From-Backend") != "1" || res.header.Get("Keep-Alive") != "" {
@@ -442,11 +442,13 @@ func TestUpstreamThatNeverAnswersGets504(t *testing.T) {
 	}
 }
 
+// uuidV4 is the form of a generated X-Request-Id.
+var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
 // TestRequestIDGenerate checks the generated IDs' form, version and variant
 // over many draws, and that they differ: each hex group comes from its own
 // bits.
 func TestRequestIDGenerate(t *testing.T) {
-	form := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 	seen := map[string]bool{}
 	groups := make([]map[string]bool, 5)
 	for i := range groups {
@@ -456,7 +458,7 @@ func TestRequestIDGenerate(t *testing.T) {
 		var id requestID
 		id.generate()
 		s := id.String()
-		if !form.MatchString(s) {
+		if !uuidV4.MatchString(s) {
 			t.Fatalf("generated %q, want a UUIDv4", s)
 		}
 		if seen[s] {
