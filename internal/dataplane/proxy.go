@@ -312,9 +312,22 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 	}
 }
 
+// bufferedRest is a response body whose rest may already be in memory,
+// where it can be written from, with no copy buffer and no read. The
+// body's Close then takes it as read.
+type bufferedRest interface {
+	rest() []byte
+}
+
 // copyBody copies a response body to the client, flushing after every
 // write when stream is set.
 func copyBody(e *exchange, body io.Reader, stream bool) error {
+	if r, ok := body.(bufferedRest); ok && !stream {
+		if p := r.rest(); p != nil {
+			_, err := e.Write(p)
+			return err
+		}
+	}
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp

@@ -595,6 +595,15 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// rest is the rest of a body that is already in memory (bufferedRest).
+func (b *responseBody) rest() []byte {
+	r, ok := b.ReadCloser.(bufferedRest)
+	if !ok || b.grpcTrailers {
+		return nil // a gRPC status in trailers is reported when the body is read
+	}
+	return r.rest()
+}
+
 func (b *responseBody) Close() error {
 	err := b.ReadCloser.Close()
 	if b.closed.CompareAndSwap(false, true) {
