@@ -107,6 +107,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&profileLoad, "profile-load", allLoads[0].name, "the load meshgate is profiled under")
 	fs.StringVar(&o.loadCPU, "load-cpu", "0", "CPU of the load generators and this runner")
 	fs.StringVar(&o.serverCPU, "server-cpu", "1", "CPU of the proxies and the backend")
+	fs.BoolVar(&ownSessions, "sessions", false, "start each server in a session of its own (setsid), as separate services run; with the kernel's autogroup scheduling each is then a scheduling group apart")
 	fs.StringVar(&o.meshgate, "meshgate", "", "meshgate binary (default: go build ./cmd/meshgate)")
 	fs.StringVar(&o.out, "out", "", "output directory (default bench/out/TIMESTAMP)")
 	fs.StringVar(&o.record, "record", "", "prepend the results to the History section of this file (BENCHMARKS.md)")

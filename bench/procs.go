@@ -26,6 +26,13 @@ type process struct {
 	done chan struct{} // closed once the process has exited and been reaped
 }
 
+// ownSessions starts each server in a session of its own (-sessions), as
+// separate services run. Where the kernel groups tasks by session for
+// scheduling (autogroup), the servers are then scheduled as groups apart
+// instead of as one, and a server and its backend on one CPU take turns
+// differently (BENCHMARKS.md, Finding 25).
+var ownSessions bool
+
 // start runs argv pinned to cpu with taskset, in a process group of its own
 // so that stop reaches its workers too, with stdout and stderr in logPath.
 func start(name, cpu, logPath string, env []string, argv ...string) (*process, error) {
@@ -37,6 +44,10 @@ func start(name, cpu, logPath string, env []string, argv ...string) (*process, e
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if ownSessions {
+		// A session leader leads its process group too.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)

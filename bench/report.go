@@ -106,6 +106,7 @@ func (r *report) markdown() string {
 		r.loadBefore, r.loadAfter, r.end.Sub(r.start).Round(time.Second))
 	fmt.Fprintf(&b, "- load generators (wrk -t1, h2load -t1) and the runner pinned to CPU %s; every proxy and the backend pinned to CPU %s; "+
 		"%d interleaved round(s) of %s per target and load, each after a %s warm-up\n", o.loadCPU, o.serverCPU, o.rounds, o.duration, o.warmup)
+	fmt.Fprintf(&b, "- %s\n", sessionLine())
 	if line := speedLine(r.samples, o.serverCPU); line != "" {
 		b.WriteString(line + "\n")
 	}
@@ -228,4 +229,16 @@ func record(path, md string) error {
 	i += len(historyMarker)
 	s = s[:i] + "\n\n" + strings.TrimSpace(md) + "\n" + s[i:]
 	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// sessionLine says how the servers were grouped for the kernel's scheduler.
+func sessionLine() string {
+	auto := "off"
+	if b, err := os.ReadFile("/proc/sys/kernel/sched_autogroup_enabled"); err == nil && strings.TrimSpace(string(b)) == "1" {
+		auto = "on"
+	}
+	if ownSessions {
+		return "each server in a session of its own (`-sessions`); the kernel's autogroup scheduling is " + auto
+	}
+	return "every server in the runner's session; the kernel's autogroup scheduling is " + auto
 }
