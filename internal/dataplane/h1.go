@@ -903,24 +903,30 @@ func waitWrote(ch chan struct{}) bool {
 	}
 }
 
-// Close ends the body. The connection is kept when the rest of the body
-// is already buffered, else closed.
+// restBuffered reports whether the connection's read buffer holds all
+// that is left of a body of known length.
+func (b *h1Body) restBuffered() bool {
+	return b.pc != nil && b.err == nil && b.framing == framingLength && b.remain <= int64(b.pc.br.Buffered())
+}
+
 // rest is the rest of a body of known length when the connection's read
 // buffer holds all of it, nil otherwise. It stays there until Close, which
 // then finishes the body as if it had been read.
 func (b *h1Body) rest() []byte {
-	if b.pc == nil || b.err != nil || b.framing != framingLength || b.remain > int64(b.pc.br.Buffered()) {
+	if !b.restBuffered() {
 		return nil
 	}
 	p, _ := b.pc.br.Peek(int(b.remain))
 	return p
 }
 
+// Close ends the body. The connection is kept when the rest of the body
+// is already buffered, else closed.
 func (b *h1Body) Close() error {
 	if b.pc == nil {
 		return nil
 	}
-	if b.framing == framingLength && b.err == nil && b.remain <= int64(b.pc.br.Buffered()) {
+	if b.restBuffered() {
 		b.pc.br.Discard(int(b.remain))
 		b.remain = 0
 		b.end(nil)
