@@ -173,7 +173,8 @@ func (t *h1Transport) get(ctx context.Context, addr string, check bool, now time
 	if err != nil {
 		return nil, err
 	}
-	return &h1Conn{t: t, addr: addr, c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096)}, nil
+	sock := socketIO(c)
+	return &h1Conn{t: t, addr: addr, c: c, br: bufio.NewReaderSize(sock, 4096), bw: bufio.NewWriterSize(sock, 4096)}, nil
 }
 
 func (t *h1Transport) takeIdle(addr string, now time.Duration) *h1Conn {

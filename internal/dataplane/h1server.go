@@ -134,7 +134,7 @@ const (
 // stashReader reads the connection, after a byte the client watch read
 // ahead (the first byte of a pipelined request).
 type stashReader struct {
-	c        net.Conn
+	c        io.Reader
 	one      [1]byte
 	hasStash bool
 }
@@ -161,11 +161,12 @@ func (s *server) serveH1(c net.Conn) {
 		c.Close()
 		return
 	}
-	sc.src.c = c
+	sock := socketIO(c)
+	sc.src.c = sock
 	sc.br = h1Readers.Get().(*bufio.Reader)
 	sc.br.Reset(&sc.src)
 	sc.bw = h1Writers.Get().(*bufio.Writer)
-	sc.bw.Reset(c)
+	sc.bw.Reset(sock)
 	base := context.WithValue(context.WithValue(context.Background(), http.LocalAddrContextKey, c.LocalAddr()), h1ConnKey{}, sc)
 	sc.r = newH1Request(base)
 	sc.w.sc = sc

@@ -1,0 +1,124 @@
+package dataplane
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+// sockIO reads and writes a TCP connection's socket with raw system calls,
+// waiting in Go's netpoller as net.Conn does when the socket has nothing to
+// give or take. The socket is non-blocking, so a call never sleeps in the
+// kernel, and the runtime's accounting around a system call that may block
+// (entersyscall and exitsyscall, ~40 ns each time on the proxy path, six
+// times a request) is skipped. Deadlines set on the connection still hold:
+// the waits are the connection's own.
+//
+// One reader and one writer at a time, as the buffered reader and writer
+// it serves use it.
+type sockIO struct {
+	rc syscall.RawConn
+
+	// The call in progress, per direction; the functions are bound once so
+	// that a call allocates nothing.
+	rbuf   []byte
+	rn     int
+	rerr   syscall.Errno
+	readFn func(uintptr) bool
+
+	wbuf    []byte
+	wn      int
+	werr    syscall.Errno
+	writeFn func(uintptr) bool
+}
+
+// socketIO returns c's socket read and written directly when c is a TCP
+// connection (or wraps one, as an upstream connection does), and c itself
+// otherwise.
+func socketIO(c net.Conn) io.ReadWriter {
+	inner := c
+	if t, ok := c.(*trackedConn); ok {
+		inner = t.Conn
+	}
+	tc, ok := inner.(*net.TCPConn)
+	if !ok {
+		return c
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return c
+	}
+	s := &sockIO{rc: rc}
+	s.readFn = s.read
+	s.writeFn = s.write
+	return s
+}
+
+func (s *sockIO) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	s.rbuf, s.rn, s.rerr = p, 0, 0
+	err := s.rc.Read(s.readFn)
+	s.rbuf = nil
+	switch {
+	case err != nil:
+		return 0, err
+	case s.rerr != 0:
+		return 0, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", s.rerr)}
+	case s.rn == 0:
+		return 0, io.EOF
+	}
+	return s.rn, nil
+}
+
+func (s *sockIO) read(fd uintptr) bool {
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&s.rbuf[0])), uintptr(len(s.rbuf)))
+		switch e {
+		case 0:
+			s.rn = int(n)
+			return true
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			s.rerr = e
+			return true
+		}
+	}
+}
+
+func (s *sockIO) Write(p []byte) (int, error) {
+	s.wbuf, s.wn, s.werr = p, 0, 0
+	err := s.rc.Write(s.writeFn)
+	n := s.wn
+	s.wbuf = nil
+	switch {
+	case err != nil:
+		return n, err
+	case s.werr != 0:
+		return n, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", s.werr)}
+	}
+	return n, nil
+}
+
+func (s *sockIO) write(fd uintptr) bool {
+	for s.wn < len(s.wbuf) {
+		rest := s.wbuf[s.wn:]
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
+		switch e {
+		case 0:
+			s.wn += int(n)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			s.werr = e
+			return true
+		}
+	}
+	return true
+}
