@@ -135,19 +135,21 @@ func TestStatsAndMarkdown(t *testing.T) {
 	rep := &report{o: o, targets: []*target{{name: "direct"}, {name: "nginx"}, {name: "meshgate"}}, rss: map[string]rssInfo{}}
 	for round, rps := range []float64{100, 300, 200} {
 		rep.samples = append(rep.samples,
-			sample{target: "nginx", load: "h1-c50", round: round, res: result{requests: 1000, rps: rps, p99: time.Millisecond}, cpu: 0.5},
-			sample{target: "meshgate", load: "h1-c50", round: round, res: result{requests: 1000, rps: rps / 2, p99: 2 * time.Millisecond}, cpu: 1})
+			sample{target: "nginx", load: "h1-c50", round: round, res: result{requests: 1000, rps: rps, p99: time.Millisecond}, cpu: 0.5, backendCPU: 0.25, hasBackend: true},
+			sample{target: "meshgate", load: "h1-c50", round: round, res: result{requests: 1000, rps: rps / 2, p99: 2 * time.Millisecond}, cpu: 1, backendCPU: 0.5, hasBackend: true})
 	}
 	ss := rep.stats("h1-c50")
 	if len(ss) != 2 {
 		t.Fatalf("stats for %d targets, want 2 (direct has no samples)", len(ss))
 	}
 	ng := find(ss, "nginx")
-	if ng.rps != 200 || ng.rpsMin != 100 || ng.rpsMax != 300 || ng.cpuPer100k != 50 {
+	if ng.rps != 200 || ng.rpsMin != 100 || ng.rpsMax != 300 || ng.cpuPer100k != 50 || ng.backendPer100k != 25 {
 		t.Errorf("nginx stats %+v", ng)
 	}
 	md := rep.markdown()
-	for _, want := range []string{"| meshgate | 100 | 50–150 (100 %) | 0.50× |", "| 2.00× |"} {
+	// meshgate: 100 + 50 s of CPU per 100k requests for itself and the
+	// backend, against nginx's 50 + 25.
+	for _, want := range []string{"| meshgate | 100 | 50–150 (100 %) | 0.50× |", "| 2.00× |", "| 100.00 | 2.00× | – | 50.00 | 2.00× | 0 |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

@@ -197,6 +197,8 @@ type sample struct {
 	round        int
 	res          result
 	cpu          float64       // CPU seconds of the target's processes during the run
+	backendCPU   float64       // CPU seconds of the backend during the run, for a proxy
+	hasBackend   bool          // the target is a proxy in front of the backend
 	oursCPU      float64       // share of the server CPU used by the target and the backend
 	otherCPU     float64       // share of the server CPU used by anything else
 	genCPU       float64       // share of the load CPU used by the load generator
@@ -443,6 +445,11 @@ func measure(ctx context.Context, o *options, rep *report, backend *target) erro
 					ours += b1 - b0
 				}
 				s := sample{target: t.name, load: l.name, round: round, res: res, cpu: float64(c1-c0) / clkTck, speed: speed}
+				if t != backend {
+					// The backend shares the proxies' CPU, and how a proxy
+					// writes to it changes what it costs (Finding 26).
+					s.backendCPU, s.hasBackend = float64(b1-b0)/clkTck, true
+				}
 				if total1 > total0 {
 					s.oursCPU = float64(ours) / float64(total1-total0)
 					s.otherCPU = max(0, float64(busy1-busy0-ours)/float64(total1-total0))

@@ -16,6 +16,7 @@ type stat struct {
 	rps, rpsMin, rpsMax float64
 	p50, p99            time.Duration
 	cpuPer100k          float64 // CPU seconds per 100,000 requests
+	backendPer100k      float64 // the backend's, for a proxy; 0: not a proxy
 	errors, requests    int64
 	oursCPU, otherCPU   float64 // median shares of the server CPU: target+backend, others
 	genCPU, genOther    float64 // median shares of the load CPU: generator, others
@@ -38,7 +39,7 @@ func median(xs []float64) float64 {
 func (r *report) stats(loadName string) []stat {
 	var out []stat
 	for _, t := range r.targets {
-		var rps, p50, p99, cpu, ours, other, gen, genOther []float64
+		var rps, p50, p99, cpu, backendCPU, ours, other, gen, genOther []float64
 		st := stat{target: t.name}
 		for _, s := range r.samples {
 			if s.load != loadName || s.target != t.name {
@@ -49,6 +50,9 @@ func (r *report) stats(loadName string) []stat {
 			p99 = append(p99, float64(s.res.p99))
 			if s.res.requests > 0 {
 				cpu = append(cpu, s.cpu/float64(s.res.requests)*1e5)
+				if s.hasBackend {
+					backendCPU = append(backendCPU, s.backendCPU/float64(s.res.requests)*1e5)
+				}
 			}
 			ours = append(ours, s.oursCPU)
 			gen = append(gen, s.genCPU)
@@ -64,6 +68,7 @@ func (r *report) stats(loadName string) []stat {
 		st.rps, st.rpsMin, st.rpsMax = median(rps), slices.Min(rps), slices.Max(rps)
 		st.p50, st.p99 = time.Duration(median(p50)), time.Duration(median(p99))
 		st.cpuPer100k, st.haveCPU = median(cpu), len(cpu) > 0
+		st.backendPer100k = median(backendCPU)
 		st.oursCPU, st.otherCPU = median(ours), median(other)
 		st.genCPU, st.genOther = median(gen), median(genOther)
 		out = append(out, st)
@@ -118,20 +123,27 @@ func (r *report) markdown() string {
 		}
 		ng, direct := find(ss, "nginx"), find(ss, "direct")
 		fmt.Fprintf(&b, "#### %s\n\n", l.title)
-		b.WriteString("| server | req/s (median) | min–max | × nginx | × direct | p50 ms | p99 ms | p99 × nginx | CPU s / 100k req | × nginx | × direct | errors | CPU " + o.serverCPU + ": servers / others | CPU " + o.loadCPU + ": generator / others |\n")
-		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		b.WriteString("| server | req/s (median) | min–max | × nginx | × direct | p50 ms | p99 ms | p99 × nginx | CPU s / 100k req | × nginx | × direct | backend's CPU s / 100k req | both × nginx's | errors | CPU " + o.serverCPU + ": servers / others | CPU " + o.loadCPU + ": generator / others |\n")
+		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, s := range ss {
-			var ngRPS, ngP99, ngCPU, dRPS, dCPU float64
+			var ngRPS, ngP99, ngCPU, ngBoth, dRPS, dCPU float64
 			if ng != nil {
-				ngRPS, ngP99, ngCPU = ng.rps, float64(ng.p99), ng.cpuPer100k
+				ngRPS, ngP99, ngCPU, ngBoth = ng.rps, float64(ng.p99), ng.cpuPer100k, ng.cpuPer100k+ng.backendPer100k
 			}
 			if direct != nil {
 				dRPS, dCPU = direct.rps, direct.cpuPer100k
 			}
-			fmt.Fprintf(&b, "| %s | %.0f | %.0f–%.0f (%.0f %%) | %s | %s | %s | %s | %s | %.2f | %s | %s | %d | %.0f / %.0f %% | %.0f / %.0f %% |\n",
+			backend, both := "–", "–"
+			if s.backendPer100k > 0 {
+				backend = fmt.Sprintf("%.2f", s.backendPer100k)
+				if ng != nil && ng.backendPer100k > 0 {
+					both = ratio(s.cpuPer100k+s.backendPer100k, ngBoth)
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %.0f | %.0f–%.0f (%.0f %%) | %s | %s | %s | %s | %s | %.2f | %s | %s | %s | %s | %d | %.0f / %.0f %% | %.0f / %.0f %% |\n",
 				s.target, s.rps, s.rpsMin, s.rpsMax, 100*(s.rpsMax-s.rpsMin)/s.rps, ratio(s.rps, ngRPS), ratio(s.rps, dRPS),
 				ms(s.p50), ms(s.p99), ratio(float64(s.p99), ngP99), s.cpuPer100k, ratio(s.cpuPer100k, ngCPU), ratio(s.cpuPer100k, dCPU),
-				s.errors, 100*s.oursCPU, 100*s.otherCPU, 100*s.genCPU, 100*s.genOther)
+				backend, both, s.errors, 100*s.oursCPU, 100*s.otherCPU, 100*s.genCPU, 100*s.genOther)
 		}
 		b.WriteString("\n")
 	}
