@@ -441,13 +441,11 @@ func measure(ctx context.Context, o *options, rep *report, backend *target) erro
 					return fmt.Errorf("%s, %s: %w", t.name, l.name, err)
 				}
 				ours := c1 - c0
-				if t != backend {
-					ours += b1 - b0
-				}
 				s := sample{target: t.name, load: l.name, round: round, res: res, cpu: float64(c1-c0) / clkTck, speed: speed}
 				if t != backend {
 					// The backend shares the proxies' CPU, and how a proxy
 					// writes to it changes what it costs (Finding 26).
+					ours += b1 - b0
 					s.backendCPU, s.hasBackend = float64(b1-b0)/clkTck, true
 				}
 				if total1 > total0 {
