@@ -307,10 +307,7 @@ func (t *h1Transport) CloseIdleConnections() {
 // connOpen reports whether a pooled connection looks usable: the endpoint
 // has neither closed it nor sent anything on it while it was idle.
 func connOpen(c net.Conn) bool {
-	if tc, ok := c.(*trackedConn); ok {
-		c = tc.Conn
-	}
-	sc, ok := c.(syscall.Conn)
+	sc, ok := untracked(c).(syscall.Conn)
 	if !ok {
 		return true
 	}

@@ -38,11 +38,7 @@ type sockIO struct {
 // connection (or wraps one, as an upstream connection does), and c itself
 // otherwise.
 func socketIO(c net.Conn) io.ReadWriter {
-	inner := c
-	if t, ok := c.(*trackedConn); ok {
-		inner = t.Conn
-	}
-	tc, ok := inner.(*net.TCPConn)
+	tc, ok := untracked(c).(*net.TCPConn)
 	if !ok {
 		return c
 	}

@@ -163,6 +163,14 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
+// untracked is the connection c tracks, or c when it tracks none.
+func untracked(c net.Conn) net.Conn {
+	if t, ok := c.(*trackedConn); ok {
+		return t.Conn
+	}
+	return c
+}
+
 // nodes pairs each node of a config with its lasting state, creating state
 // for new nodes and listeners, applying each listener's policy, and
 // forgetting (stopping the health checks of) nodes and listeners that are gone.
