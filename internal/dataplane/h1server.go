@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
 )
 
 // The gateway's own HTTP/1.1 server loop for cleartext client connections.
@@ -132,9 +133,10 @@ const (
 )
 
 // stashReader reads the connection, after a byte the client watch read
-// ahead (the first byte of a pipelined request).
+// ahead (the first byte of a pipelined request). c is the connection's
+// socket (socketIO), which the loop's writer writes too.
 type stashReader struct {
-	c        io.Reader
+	c        io.ReadWriter
 	one      [1]byte
 	hasStash bool
 }
@@ -281,6 +283,12 @@ func headEnd(b []byte) int {
 
 // handOff gives the connection, with what was read of it, to net/http.
 func (sc *h1ServerConn) handOff() {
+	if !sc.src.hasStash && sc.br.Buffered() >= len(http2.ClientPreface) {
+		if p, _ := sc.br.Peek(len(http2.ClientPreface)); string(p) == http2.ClientPreface {
+			sc.s.ln.hand(&h2cConn{bufferedConn: bufferedConn{Conn: sc.c, r: sc.br}, w: sc.src.c})
+			return
+		}
+	}
 	if sc.src.hasStash || sc.br.Buffered() > 0 {
 		sc.s.ln.hand(&bufferedConn{Conn: sc.c, r: sc.br})
 	} else {

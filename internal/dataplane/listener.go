@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,7 +196,7 @@ func (s *server) upgradeH2C(w http.ResponseWriter, r *http.Request) bool {
 	fr := http2.NewFramer(&front, nil)
 	fr.WriteRawFrame(http2.FrameSettings, 0, 0, mergeSettings(settings, payload))
 	front.Write(stream1)
-	s.ln.hand(&bufferedConn{Conn: c, r: io.MultiReader(&front, rd)})
+	s.ln.hand(&h2cConn{bufferedConn: bufferedConn{Conn: c, r: io.MultiReader(&front, rd)}, w: socketIO(c)})
 	return true
 }
 
@@ -302,6 +303,25 @@ type bufferedConn struct {
 }
 
 func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// h2cConn is a cleartext HTTP/2 connection as net/http's server gets it:
+// read through what was read ahead of it, its socket written through w
+// (socketIO). net/http's HTTP/2 server writes the frames of one response
+// and flushes them on a goroutine of its own, queueing meanwhile what
+// other handlers finish; each write first lets the other runnable
+// goroutines go, so that those handlers finish and their responses leave
+// in the next write. Without that, a response took two writes of its own
+// (its head, then its body) and the client was woken for each
+// (BENCHMARKS.md, "What was changed after the 20:14 run").
+type h2cConn struct {
+	bufferedConn
+	w io.Writer
+}
+
+func (c *h2cConn) Write(p []byte) (int, error) {
+	runtime.Gosched()
+	return c.w.Write(p)
+}
 
 // portListener accepts a port's connections and hands http.Server a
 // *tls.Conn, or gives plain a plaintext conn, as the port's current TLS

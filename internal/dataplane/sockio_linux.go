@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"unsafe"
 )
 
 // sockIO reads and writes a TCP connection's socket with raw system calls,
@@ -72,10 +71,10 @@ func (s *sockIO) Read(p []byte) (int, error) {
 
 func (s *sockIO) read(fd uintptr) bool {
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&s.rbuf[0])), uintptr(len(s.rbuf)))
+		n, e := sysRead(fd, s.rbuf)
 		switch e {
 		case 0:
-			s.rn = int(n)
+			s.rn = n
 			return true
 		case syscall.EINTR:
 		case syscall.EAGAIN:
@@ -104,10 +103,10 @@ func (s *sockIO) Write(p []byte) (int, error) {
 func (s *sockIO) write(fd uintptr) bool {
 	for s.wn < len(s.wbuf) {
 		rest := s.wbuf[s.wn:]
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
+		n, e := sysWrite(fd, rest)
 		switch e {
 		case 0:
-			s.wn += int(n)
+			s.wn += n
 		case syscall.EINTR:
 		case syscall.EAGAIN:
 			return false
