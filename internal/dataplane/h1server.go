@@ -285,7 +285,7 @@ func headEnd(b []byte) int {
 func (sc *h1ServerConn) handOff() {
 	if !sc.src.hasStash && sc.br.Buffered() >= len(http2.ClientPreface) {
 		if p, _ := sc.br.Peek(len(http2.ClientPreface)); string(p) == http2.ClientPreface {
-			sc.s.ln.hand(&h2cConn{bufferedConn: bufferedConn{Conn: sc.c, r: sc.br}, w: sc.src.c})
+			sc.s.ln.hand(&yieldingConn{bufferedConn: bufferedConn{Conn: sc.c, r: sc.br}, w: sc.src.c})
 			return
 		}
 	}

@@ -196,7 +196,7 @@ func (s *server) upgradeH2C(w http.ResponseWriter, r *http.Request) bool {
 	fr := http2.NewFramer(&front, nil)
 	fr.WriteRawFrame(http2.FrameSettings, 0, 0, mergeSettings(settings, payload))
 	front.Write(stream1)
-	s.ln.hand(&h2cConn{bufferedConn: bufferedConn{Conn: c, r: io.MultiReader(&front, rd)}, w: socketIO(c)})
+	s.ln.hand(yielding(c, io.MultiReader(&front, rd)))
 	return true
 }
 
@@ -304,21 +304,29 @@ type bufferedConn struct {
 
 func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
-// h2cConn is a cleartext HTTP/2 connection as net/http's server gets it:
-// read through what was read ahead of it, its socket written through w
-// (socketIO). net/http's HTTP/2 server writes the frames of one response
-// and flushes them on a goroutine of its own, queueing meanwhile what
-// other handlers finish; each write first lets the other runnable
-// goroutines go, so that those handlers finish and their responses leave
-// in the next write. Without that, a response took two writes of its own
-// (its head, then its body) and the client was woken for each
-// (BENCHMARKS.md, "What was changed after the 20:14 run").
-type h2cConn struct {
+// yieldingConn is a connection as net/http's servers get it: read through
+// r, its socket written through w (socketIO), and each write preceded by
+// a yield to the other runnable goroutines. It serves cleartext HTTP/2 and
+// every TLS connection. net/http's HTTP/2 server writes the frames of one
+// response and flushes them on a goroutine of its own, queueing meanwhile
+// what other handlers finish; with the yield, those handlers finish first
+// and their responses leave in the next write. Without it, a response took
+// two writes of its own (its head, then its body) and the client was woken
+// for each. Its HTTP/1.1 server writes a response once, at its end, and
+// the yield lets the other connections' responses leave at about the same
+// time, as the HTTP/1.1 loop does before its last write (BENCHMARKS.md,
+// "What was changed after the 20:14 run").
+type yieldingConn struct {
 	bufferedConn
 	w io.Writer
 }
 
-func (c *h2cConn) Write(p []byte) (int, error) {
+// yielding is c, read through r, as a yieldingConn.
+func yielding(c net.Conn, r io.Reader) *yieldingConn {
+	return &yieldingConn{bufferedConn: bufferedConn{Conn: c, r: r}, w: socketIO(c)}
+}
+
+func (c *yieldingConn) Write(p []byte) (int, error) {
 	runtime.Gosched()
 	return c.w.Write(p)
 }
@@ -401,7 +409,7 @@ func (l *portListener) acceptLoop() {
 		case t.mode == ir.TLSPermissive:
 			go l.sniff(c, t)
 		default:
-			l.hand(tls.Server(c, t.config))
+			l.hand(tls.Server(yielding(c, c), t.config))
 		}
 	}
 }
@@ -415,10 +423,11 @@ func (l *portListener) sniff(c net.Conn, t *serverTLS) {
 		return
 	}
 	c.SetReadDeadline(time.Time{})
-	pc := &bufferedConn{Conn: c, r: io.MultiReader(bytes.NewReader(first[:]), c)}
+	r := io.MultiReader(bytes.NewReader(first[:]), c)
+	pc := &bufferedConn{Conn: c, r: r}
 	switch {
 	case first[0] == 0x16:
-		l.hand(tls.Server(pc, t.config))
+		l.hand(tls.Server(yielding(c, r), t.config))
 	case l.plain != nil:
 		l.plain(pc)
 	default:
