@@ -167,7 +167,12 @@ func TestTargetWithoutH2C(t *testing.T) {
 		t.Fatal(err)
 	}
 	floor := &target{name: "go-floor", h1: "http://a"}
-	ng := &target{name: "nginx", h1: "http://b", h2c: "http://c"}
+	ng := &target{name: "nginx", h1: "http://b", h2c: "http://c", tls: "https://d"}
+	mgTLS := &target{name: "meshgate-tls", tls: "https://e"}
+	byName := map[string]load{}
+	for _, l := range allLoads {
+		byName[l.name] = l
+	}
 	for _, tc := range []struct {
 		t    *target
 		load load
@@ -175,8 +180,14 @@ func TestTargetWithoutH2C(t *testing.T) {
 	}{
 		{floor, o.loads[0], "http://a"},
 		{floor, o.loads[1], ""},
+		{floor, byName["tls-c50"], ""},
 		{ng, o.loads[0], "http://b"},
 		{ng, o.loads[1], "http://c"},
+		{ng, byName["tls-c50"], "https://d"},
+		{ng, byName["h2tls-c50"], "https://d"},
+		{mgTLS, o.loads[0], ""},
+		{mgTLS, o.loads[1], ""},
+		{mgTLS, byName["h2tls-c50"], "https://e"},
 	} {
 		if got := tc.t.base(tc.load); got != tc.want {
 			t.Errorf("%s under %s: %q, want %q", tc.t.name, tc.load.name, got, tc.want)
@@ -209,6 +220,8 @@ func TestLoadArgv(t *testing.T) {
 		{"h1-c50", "taskset -c 0 wrk -t1 -c50 -d10s --latency http://x/"},
 		{"h1b-c50", "taskset -c 0 wrk -t1 -c50 -d10s --latency -H " + strings.Join(browserFields, " -H ") + " http://x/"},
 		{"h2c-c50", "taskset -c 0 h2load -t1 -c50 -m10 -D 10 --log-file=log http://x/"},
+		{"tls-c50", "taskset -c 0 wrk -t1 -c50 -d10s --latency http://x/"},
+		{"h2tls-c50", "taskset -c 0 h2load -t1 -c50 -m10 -D 10 --log-file=log http://x/"},
 	} {
 		if got := strings.Join(byName[tc.load].argv("0", "http://x/", 10*time.Second, "log"), " "); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.load, got, tc.want)

@@ -18,7 +18,8 @@ import (
 type load struct {
 	name  string // short key, as in -loads
 	title string
-	h2c   bool
+	h2    bool // HTTP/2 with h2load (else HTTP/1.1 with wrk)
+	tls   bool // to the target's TLS port (HTTP/2 by ALPN); else cleartext (h2c with prior knowledge)
 	conns int
 	// streams is h2load's concurrent streams per connection.
 	streams int
@@ -43,7 +44,9 @@ var allLoads = []load{
 	{name: "h1-c50", title: "HTTP/1.1 keep-alive, 50 connections", conns: 50},
 	{name: "h1-c200", title: "HTTP/1.1 keep-alive, 200 connections", conns: 200},
 	{name: "h1b-c50", title: "HTTP/1.1 keep-alive, 50 connections, a browser's request (8 more fields)", conns: 50, fields: browserFields},
-	{name: "h2c-c50", title: "h2c (prior knowledge), 50 connections × 10 streams", h2c: true, conns: 50, streams: 10},
+	{name: "h2c-c50", title: "h2c (prior knowledge), 50 connections × 10 streams", h2: true, conns: 50, streams: 10},
+	{name: "tls-c50", title: "HTTP/1.1 over TLS, keep-alive, 50 connections", tls: true, conns: 50},
+	{name: "h2tls-c50", title: "HTTP/2 over TLS, 50 connections × 10 streams", h2: true, tls: true, conns: 50, streams: 10},
 }
 
 // result is what one load run measured.
@@ -59,7 +62,7 @@ type result struct {
 // argv is the load generator's command line, pinned to cpu.
 func (l load) argv(cpu, url string, d time.Duration, logFile string) []string {
 	secs := strconv.Itoa(int(d.Round(time.Second) / time.Second))
-	if l.h2c {
+	if l.h2 {
 		return []string{"taskset", "-c", cpu, "h2load", "-t1", fmt.Sprintf("-c%d", l.conns), fmt.Sprintf("-m%d", l.streams),
 			"-D", secs, "--log-file=" + logFile, url}
 	}
@@ -80,7 +83,7 @@ func (l load) run(cpu, url string, d time.Duration, scratch string) (result, str
 		return result{}, string(out), fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, out)
 	}
 	var r result
-	if l.h2c {
+	if l.h2 {
 		defer os.Remove(logFile)
 		if r, err = parseH2load(string(out)); err != nil {
 			return r, string(out), err

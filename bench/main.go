@@ -1,6 +1,7 @@
 // Command bench measures meshgate side by side with nginx, HAProxy and Caddy
 // as keep-alive reverse proxies in front of one nginx backend, and the
-// backend alone as the ceiling, with wrk (HTTP/1.1) and h2load (h2c); then
+// backend alone as the ceiling, with wrk (HTTP/1.1) and h2load (h2c, and HTTP/2
+// over TLS); HTTP/1.1 over TLS too; then
 // reload latency and errors under load during reloads, and a CPU profile of
 // meshgate under load. bench/run.sh installs the tools and runs it; see
 // BENCHMARKS.md for the method and the results.
@@ -13,6 +14,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -73,7 +75,7 @@ func main() {
 }
 
 // allTargets are the targets there are, all measured by default.
-var allTargets = []string{"direct", "meshgate", "meshgate-routes", "meshgate-standalone", "nginx", "haproxy", "caddy", "go-floor"}
+var allTargets = []string{"direct", "meshgate", "meshgate-routes", "meshgate-standalone", "meshgate-tls", "nginx", "haproxy", "caddy", "go-floor"}
 
 // goBuild builds the package pkg of the module at root into bin, with the
 // build tags given.
@@ -96,8 +98,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measured run")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured run before each measured one")
-	fs.StringVar(&targets, "targets", strings.Join(allTargets, ","), "what to measure, comma-separated (meshgate-standalone: meshgate built with -tags standalone, one route; go-floor: the least a Go HTTP/1.1 proxy does, bench/floor; not measured under h2c)")
-	fs.StringVar(&loads, "loads", "h1-c50,h1-c200,h1b-c50,h2c-c50", "loads, comma-separated (h1b-c50: 50 connections sending a browser's eight request fields besides Host)")
+	fs.StringVar(&targets, "targets", strings.Join(allTargets, ","), "what to measure, comma-separated (meshgate-standalone: meshgate built with -tags standalone, one route; meshgate-tls: meshgate with one route on a TLS listener, measured under the TLS loads only; go-floor: the least a Go HTTP/1.1 proxy does, bench/floor, cleartext HTTP/1.1 only; direct: cleartext only)")
+	fs.StringVar(&loads, "loads", "h1-c50,h1-c200,h1b-c50,h2c-c50,tls-c50,h2tls-c50", "loads, comma-separated (h1b-c50: 50 connections sending a browser's eight request fields besides Host; tls-c50 and h2tls-c50: HTTP/1.1 and HTTP/2 over TLS)")
 	fs.IntVar(&o.routes, "routes", 10000, "GatewayRoutes of the meshgate-routes target")
 	fs.StringVar(&reloadRoutes, "reload-routes", "10,10000", "route counts the reload latency is measured at (empty: skip)")
 	fs.StringVar(&errorRoutes, "error-routes", "10,1000", "route counts at which -reloads reloads run under load, counting errors")
@@ -290,6 +292,10 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return fmt.Errorf("backend: %w", err)
 	}
+	cf, err := writeCert(o.out)
+	if err != nil {
+		return fmt.Errorf("TLS certificate: %w", err)
+	}
 	var mg *meshgate
 	for _, name := range o.targets {
 		var t *target
@@ -298,21 +304,23 @@ func run(ctx context.Context, o *options) error {
 		case "direct":
 			t = backend
 		case "meshgate":
-			mg, err = startMeshgate(o.meshgate, o.out, o.serverCPU, "meshgate", 1, backendPort)
+			mg, err = startMeshgate(o.meshgate, o.out, o.serverCPU, "meshgate", 1, backendPort, nil)
 			if mg != nil {
 				t = mg.target
 			}
 		case "meshgate-routes":
 			log.Printf("starting meshgate with %d routes (compiling them may take a while)", o.routes)
-			t, err = targetOf(startMeshgate(o.meshgate, o.out, o.serverCPU, routesName(o.routes), o.routes, backendPort))
+			t, err = targetOf(startMeshgate(o.meshgate, o.out, o.serverCPU, routesName(o.routes), o.routes, backendPort, nil))
 		case "meshgate-standalone":
-			t, err = targetOf(startMeshgate(standalone, o.out, o.serverCPU, name, 1, backendPort))
+			t, err = targetOf(startMeshgate(standalone, o.out, o.serverCPU, name, 1, backendPort, nil))
+		case "meshgate-tls":
+			t, err = targetOf(startMeshgate(o.meshgate, o.out, o.serverCPU, name, 1, backendPort, &cf))
 		case "nginx":
-			t, err = startNginx(o.out, o.serverCPU, backendPort)
+			t, err = startNginx(o.out, o.serverCPU, backendPort, cf)
 		case "haproxy":
-			t, err = startHAProxy(o.out, o.serverCPU, backendPort)
+			t, err = startHAProxy(o.out, o.serverCPU, backendPort, cf)
 		case "caddy":
-			t, err = startCaddy(o.out, o.serverCPU, backendPort)
+			t, err = startCaddy(o.out, o.serverCPU, backendPort, cf)
 		case "go-floor":
 			t, err = startFloor(floor, o.out, o.serverCPU, backendPort)
 		}
@@ -323,7 +331,7 @@ func run(ctx context.Context, o *options) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		rep.targets = append(rep.targets, t)
-		log.Printf("%s ready at %s (pid %d)", t.name, t.h1, t.pid())
+		log.Printf("%s ready at %s (pid %d)", t.name, cmp.Or(t.h1, t.tls), t.pid())
 	}
 
 	if err := measure(ctx, o, rep, backend); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,6 +29,7 @@ type target struct {
 	name string
 	h1   string // base URL for HTTP/1.1
 	h2c  string // base URL for h2c with prior knowledge; "" when not spoken
+	tls  string // base URL of a TLS port taking HTTP/1.1 and HTTP/2 (ALPN); "" when none
 	path string // request path (with query) every load sends
 	proc *process
 	// notes is how it is configured, for the report.
@@ -39,7 +41,10 @@ func (t *target) pid() int { return t.proc.pid() }
 // base is the URL l is sent to, "" when t does not speak l's protocol (the
 // load then skips t and the report leaves it out of that load's table).
 func (t *target) base(l load) string {
-	if l.h2c {
+	switch {
+	case l.tls:
+		return t.tls
+	case l.h2:
 		return t.h2c
 	}
 	return t.h1
@@ -95,8 +100,8 @@ func nginxStart(name, dir, cpu, conf string) (*process, error) {
 // startNginx is nginx as a keep-alive reverse proxy: one worker, an upstream
 // keepalive pool larger than the connection count, access log off, the
 // X-Forwarded-* headers meshgate adds too.
-func startNginx(dir, cpu string, backend int) (*target, error) {
-	ports, err := freePorts(2)
+func startNginx(dir, cpu string, backend int, cf certFiles) (*target, error) {
+	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -135,22 +140,29 @@ http {
         listen 127.0.0.1:%[4]d http2 backlog=4096;
         %[5]s
     }
+    server {
+        listen 127.0.0.1:%[6]d ssl http2 backlog=4096;
+        ssl_certificate %[7]s;
+        ssl_certificate_key %[8]s;
+        %[5]s
+    }
 }
-`, dir, backend, ports[0], ports[1], location)
+`, dir, backend, ports[0], ports[1], location, ports[2], cf.cert, cf.key)
 	p, err := nginxStart("nginx", dir, cpu, conf)
 	if err != nil {
 		return nil, err
 	}
 	t := &target{name: "nginx", h1: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), h2c: fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
-		path: "/items/42", proc: p, notes: "worker_processes 1, upstream keepalive 512, access_log off; h2c on a second port (`listen ... http2`)"}
+		tls: fmt.Sprintf("https://127.0.0.1:%d", ports[2]), path: "/items/42", proc: p,
+		notes: "worker_processes 1, upstream keepalive 512, access_log off; h2c on a second port (`listen ... http2`), TLS on a third (`listen ... ssl http2`)"}
 	return t, waitServing(t.h1+t.path, p)
 }
 
 // startHAProxy is HAProxy in HTTP mode with one thread, server connections
 // reused across clients, no logging, X-Forwarded-For added; its clear-text
 // frontend also takes h2c with prior knowledge.
-func startHAProxy(dir, cpu string, backend int) (*target, error) {
-	port, err := freePort()
+func startHAProxy(dir, cpu string, backend int, cf certFiles) (*target, error) {
+	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
@@ -172,9 +184,13 @@ frontend fe
     bind 127.0.0.1:%[3]d
     default_backend be
 
+frontend fe_tls
+    bind 127.0.0.1:%[4]d ssl crt %[5]s alpn h2,http/1.1
+    default_backend be
+
 backend be
     server b1 127.0.0.1:%[2]d
-`, dir, backend, port)
+`, dir, backend, ports[0], ports[1], cf.both)
 	path, err := writeFile(dir, "haproxy.cfg", conf)
 	if err != nil {
 		return nil, err
@@ -183,39 +199,47 @@ backend be
 	if err != nil {
 		return nil, err
 	}
-	u := fmt.Sprintf("http://127.0.0.1:%d", port)
-	t := &target{name: "haproxy", h1: u, h2c: u, path: "/items/42", proc: p,
-		notes: "nbthread 1, http-reuse always, option forwardfor, no log"}
+	u := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	t := &target{name: "haproxy", h1: u, h2c: u, tls: fmt.Sprintf("https://127.0.0.1:%d", ports[1]), path: "/items/42", proc: p,
+		notes: "nbthread 1, http-reuse always, option forwardfor, no log; TLS on a second frontend (`alpn h2,http/1.1`)"}
 	return t, waitServing(t.h1+t.path, p)
 }
 
 // startCaddy is Caddy's reverse_proxy with an idle pool sized for the load,
 // GOMAXPROCS=1, h1 and h2c, no admin endpoint and no access log (Caddy logs
 // requests only when told to).
-func startCaddy(dir, cpu string, backend int) (*target, error) {
-	port, err := freePort()
+func startCaddy(dir, cpu string, backend int, cf certFiles) (*target, error) {
+	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	conf := fmt.Sprintf(`{
-	admin off
-	auto_https off
-	servers {
-		protocols h1 h2c
-	}
-}
-
-http://127.0.0.1:%[1]d {
-	bind 127.0.0.1
-	reverse_proxy 127.0.0.1:%[2]d {
+	proxy := fmt.Sprintf(`reverse_proxy 127.0.0.1:%d {
 		transport http {
 			keepalive 5m
 			keepalive_idle_conns 1024
 			keepalive_idle_conns_per_host 1024
 		}
+	}`, backend)
+	conf := fmt.Sprintf(`{
+	admin off
+	auto_https off
+	default_sni 127.0.0.1
+	servers {
+		protocols h1 h2 h2c
 	}
 }
-`, port, backend)
+
+http://127.0.0.1:%[1]d {
+	bind 127.0.0.1
+	%[3]s
+}
+
+https://127.0.0.1:%[2]d {
+	bind 127.0.0.1
+	tls %[4]s %[5]s
+	%[3]s
+}
+`, ports[0], ports[1], proxy, cf.cert, cf.key)
 	path, err := writeFile(dir, "Caddyfile", conf)
 	if err != nil {
 		return nil, err
@@ -226,9 +250,9 @@ http://127.0.0.1:%[1]d {
 	if err != nil {
 		return nil, err
 	}
-	u := fmt.Sprintf("http://127.0.0.1:%d", port)
-	t := &target{name: "caddy", h1: u, h2c: u, path: "/items/42", proc: p,
-		notes: "GOMAXPROCS=1, keepalive_idle_conns(_per_host) 1024, h1+h2c, no access log"}
+	u := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	t := &target{name: "caddy", h1: u, h2c: u, tls: fmt.Sprintf("https://127.0.0.1:%d", ports[1]), path: "/items/42", proc: p,
+		notes: "GOMAXPROCS=1, keepalive_idle_conns(_per_host) 1024, h1+h2c, TLS (h1+h2) on a second site, no access log"}
 	return t, waitServing(t.h1+t.path, p)
 }
 
@@ -262,14 +286,22 @@ type meshgate struct {
 // startMeshgate generates a set of routes GatewayRoutes into dir/name and
 // serves it with GOMAXPROCS=1, --resolve pointing every VirtualNode at the
 // backend. The request path is the deepest prefix route's, so matching
-// goes through the whole table's precedence.
-func startMeshgate(bin, dir, cpu, name string, routes, backend int, extra ...manifests.File) (*meshgate, error) {
+// goes through the whole table's precedence. With cf set, the listener
+// terminates TLS and serves the TLS loads alone: meshgate serves one
+// VirtualGateway, and App Mesh has a route on a gateway of two listeners
+// name its port, so TLS is a gateway (and a process) of its own, as it
+// would be deployed.
+func startMeshgate(bin, dir, cpu, name string, routes, backend int, cf *certFiles, extra ...manifests.File) (*meshgate, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
 	mdir := filepath.Join(dir, name+"-manifests")
-	files := manifests.Generate(manifests.Options{Routes: routes, Port: ports[0]})
+	mo := manifests.Options{Routes: routes, Port: ports[0]}
+	if cf != nil {
+		mo.TLS = &manifests.TLS{CertificateChain: cf.cert, PrivateKey: cf.key}
+	}
+	files := manifests.Generate(mo)
 	if err := manifests.WriteDir(mdir, append(files, extra...)...); err != nil {
 		return nil, err
 	}
@@ -289,6 +321,11 @@ func startMeshgate(bin, dir, cpu, name string, routes, backend int, extra ...man
 	m := &meshgate{target: &target{name: name, h1: u, h2c: u, path: path, proc: p,
 		notes: fmt.Sprintf("GOMAXPROCS=1, %d GatewayRoute(s), request %s", routes, path)},
 		dir: mdir, admin: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), port: ports[0]}
+	if cf != nil {
+		u = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
+		m.h1, m.h2c, m.tls = "", "", u
+		m.notes += "; the listener with TLS mode STRICT and a file certificate"
+	}
 	return m, waitServing(u+path, p)
 }
 
@@ -297,7 +334,8 @@ func startMeshgate(bin, dir, cpu, name string, routes, backend int, extra ...man
 func waitServing(url string, p *process) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	c := &http.Client{Timeout: 5 * time.Second}
+	// The TLS ports serve the run's own self-signed certificate.
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	for {
 		if p.exited() {
 			return fmt.Errorf("%s exited during startup; see %s", p.name, p.log.Name())

@@ -41,6 +41,13 @@ type Options struct {
 	Routes int
 	// Port is the VirtualGateway listener port.
 	Port int
+	// TLS, when set, makes the listener terminate TLS.
+	TLS *TLS
+}
+
+// TLS is a listener with TLS mode STRICT and a certificate from files.
+type TLS struct {
+	CertificateChain, PrivateKey string
 }
 
 // File is one generated manifest file.
@@ -270,8 +277,21 @@ metadata:
     - portMapping:
         port: %d
         protocol: http
-`, o.Port))
+%s`, o.Port, tlsYAML(o.TLS)))
 	return b.String()
+}
+
+func tlsYAML(t *TLS) string {
+	if t == nil {
+		return ""
+	}
+	return fmt.Sprintf(`      tls:
+        mode: STRICT
+        certificate:
+          file:
+            certificateChain: %s
+            privateKey: %s
+`, t.CertificateChain, t.PrivateKey)
 }
 
 func servicesYAML() string {

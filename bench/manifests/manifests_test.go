@@ -56,6 +56,28 @@ func TestGeneratedSetsCompile(t *testing.T) {
 	}
 }
 
+// TestTLSListener: with Options.TLS, the one listener terminates TLS with
+// the certificate files given, and the routes stay as they are.
+func TestTLSListener(t *testing.T) {
+	files := manifests.Generate(manifests.Options{Routes: 10, Port: 8443, TLS: &manifests.TLS{CertificateChain: "/c/cert.pem", PrivateKey: "/c/key.pem"}})
+	cfg, problems := compile.Compile(manifests.Set(files))
+	for _, p := range problems {
+		t.Error(p)
+	}
+	gw := cfg.Gateway(manifests.Gateway)
+	if gw == nil || len(gw.Listeners) != 1 {
+		t.Fatalf("gateway with one listener not compiled: %+v", gw)
+	}
+	l := gw.Listeners[0]
+	if !l.TLS.Terminates() || l.TLS.Mode != "STRICT" ||
+		l.TLS.Certificate.CertificateChain != "/c/cert.pem" || l.TLS.Certificate.PrivateKey != "/c/key.pem" {
+		t.Errorf("listener TLS %+v", l.TLS)
+	}
+	if got := len(l.Routes); got != 10 {
+		t.Errorf("%d routes, want 10", got)
+	}
+}
+
 // TestWriteDirLoads checks that a written set reads back through the file
 // source unchanged and that no temporary file is left behind.
 func TestWriteDirLoads(t *testing.T) {
