@@ -133,10 +133,9 @@ const (
 )
 
 // stashReader reads the connection, after a byte the client watch read
-// ahead (the first byte of a pipelined request). c is the connection's
-// socket (socketIO), which the loop's writer writes too.
+// ahead (the first byte of a pipelined request).
 type stashReader struct {
-	c        io.ReadWriter
+	c        io.Reader
 	one      [1]byte
 	hasStash bool
 }
@@ -285,7 +284,7 @@ func headEnd(b []byte) int {
 func (sc *h1ServerConn) handOff() {
 	if !sc.src.hasStash && sc.br.Buffered() >= len(http2.ClientPreface) {
 		if p, _ := sc.br.Peek(len(http2.ClientPreface)); string(p) == http2.ClientPreface {
-			sc.s.ln.hand(&yieldingConn{bufferedConn: bufferedConn{Conn: sc.c, r: sc.br}, w: sc.src.c})
+			sc.s.ln.hand(yielding(sc.c, sc.br))
 			return
 		}
 	}
