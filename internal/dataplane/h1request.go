@@ -60,8 +60,18 @@ func (x *requestContext) Value(key any) any           { return x.base.Value(key)
 func (x *requestContext) Done() <-chan struct{} {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.waited = true
+	x.wait()
 	return x.doneLocked()
+}
+
+// wait notes that something waits on x. A context derived from x asks for
+// Done once while it is made, during the request, and again from its
+// goroutine, possibly after the request's end, when the connection's loop
+// reads waited without the lock (next): only the first call writes.
+func (x *requestContext) wait() {
+	if !x.waited {
+		x.waited = true
+	}
 }
 
 // AfterFunc is what context.AfterFunc, and a context derived from x, use
@@ -69,7 +79,7 @@ func (x *requestContext) Done() <-chan struct{} {
 func (x *requestContext) AfterFunc(f func()) (stop func() bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.waited = true
+	x.wait()
 	if x.err != nil {
 		go f()
 		return func() bool { return false }
