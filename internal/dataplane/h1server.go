@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -79,7 +80,8 @@ type h1ServerConn struct {
 	src  stashReader
 	br   *bufio.Reader
 	bw   *bufio.Writer
-	addr string // the client's address, as Request.RemoteAddr
+	addr string               // the client's address, as Request.RemoteAddr
+	tls  *tls.ConnectionState // nil: cleartext
 
 	deadline time.Time // read deadline in force while waiting; zero: unknown
 	idle     atomic.Bool
@@ -154,9 +156,14 @@ var (
 	h1Writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, h1WriteBuffer) }}
 )
 
-// serveH1 serves a cleartext connection until it closes or is handed off.
+// serveH1 serves a cleartext connection, or a TLS one whose handshake is
+// done, until it closes or is handed off.
 func (s *server) serveH1(c net.Conn) {
 	sc := &h1ServerConn{s: s, c: c, addr: c.RemoteAddr().String()}
+	if tc, ok := c.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		sc.tls = &st
+	}
 	sc.wcond.L = &sc.wmu
 	if !s.h1.add(sc) {
 		c.Close()
@@ -282,6 +289,15 @@ func headEnd(b []byte) int {
 
 // handOff gives the connection, with what was read of it, to net/http.
 func (sc *h1ServerConn) handOff() {
+	if sc.tls != nil {
+		// net/http's server knows a TLS connection only as a *tls.Conn;
+		// this one carries its state to the handler (tlsStateOf).
+		if y, ok := sc.c.(*tls.Conn).NetConn().(*yieldingConn); ok {
+			y.direct.Store(false)
+		}
+		sc.s.ln.hand(&handedTLSConn{bufferedConn: bufferedConn{Conn: sc.c, r: sc.br}, state: sc.tls})
+		return
+	}
 	if !sc.src.hasStash && sc.br.Buffered() >= len(http2.ClientPreface) {
 		if p, _ := sc.br.Peek(len(http2.ClientPreface)); string(p) == http2.ClientPreface {
 			sc.s.ln.hand(yielding(sc.c, sc.br))
@@ -433,7 +449,7 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 	// Field by field: r's context is set already.
 	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = method, u, "HTTP/1.1", 1, 1
 	r.Header, r.Body, r.ContentLength, r.Close = h, http.NoBody, contentLength, sc.close
-	r.Host, r.RemoteAddr, r.RequestURI = host, sc.addr, t
+	r.Host, r.RemoteAddr, r.RequestURI, r.TLS = host, sc.addr, t, sc.tls
 	if contentLength > 0 {
 		r.Body = &clientBody{sc: sc, remain: contentLength}
 	}
@@ -502,7 +518,7 @@ func (sc *h1ServerConn) run(w *h1Writer, r *http.Request) (ok bool) {
 			}
 		}
 	}()
-	sc.s.ServeHTTP(w, r)
+	sc.s.handle(w, r)
 	return true
 }
 

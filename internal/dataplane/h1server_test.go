@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -23,7 +24,13 @@ import (
 // body). It reports whether the gateway closed the connection after them.
 func rawExchange(t *testing.T, g *gateway, raw string, methods ...string) (res []*http.Response, bodies []string, closed bool) {
 	t.Helper()
-	c, err := net.Dial("tcp", g.p.Addrs()[8080].String())
+	return rawExchangeOn(t, func() (net.Conn, error) { return net.Dial("tcp", g.p.Addrs()[8080].String()) }, raw, methods...)
+}
+
+// rawExchangeOn is rawExchange on a connection that dial opens.
+func rawExchangeOn(t *testing.T, dial func() (net.Conn, error), raw string, methods ...string) (res []*http.Response, bodies []string, closed bool) {
+	t.Helper()
+	c, err := dial()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +58,28 @@ func rawExchange(t *testing.T, g *gateway, raw string, methods ...string) (res [
 
 // TestH1ServerRequests checks what the gateway's HTTP/1.1 server loop serves
 // itself and what it hands to net/http, on the wire: every response in
-// order, what the backend received, and whether the connection stays open.
+// order, what the backend received, and whether the connection stays open;
+// in cleartext and over TLS (ALPN http/1.1), where the backend must see
+// X-Forwarded-Proto https whichever server served the request.
 func TestH1ServerRequests(t *testing.T) {
-	g := gatewayTo(t, startEcho(t, "b"))
+	plain := gatewayTo(t, startEcho(t, "b"))
+	e := newTLSEnv(t)
+	e.writePair("gw", e.ca.Issue(t, "gw", "gw.example.com"))
+	secure := startTLSGateway(t, e, `
+mode: STRICT
+certificate:
+  file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}
+`)
+	tlsConfig := e.clientConfig()
+	tlsConfig.NextProtos = []string{"http/1.1"}
+	transports := []struct {
+		name  string
+		dial  func() (net.Conn, error)
+		proto string // X-Forwarded-Proto
+	}{
+		{"cleartext", func() (net.Conn, error) { return net.Dial("tcp", plain.p.Addrs()[8080].String()) }, "http"},
+		{"TLS", func() (net.Conn, error) { return tls.Dial("tcp", secure.p.Addrs()[8443].String(), tlsConfig) }, "https"},
+	}
 	const host = "Host: example.com\r\n"
 	type want struct {
 		status int
@@ -106,32 +132,37 @@ func TestH1ServerRequests(t *testing.T) {
 		{name: "conflicting Content-Lengths", raw: "POST / HTTP/1.1\r\n" + host + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
 			methods: []string{"POST"}, want: []want{{400, "", "", "", ""}}, closed: true},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			res, bodies, closed := rawExchange(t, g, tc.raw, tc.methods...)
-			for i, w := range tc.want {
-				if res[i].StatusCode != w.status {
-					t.Fatalf("response %d: status %d, want %d (body %q)", i+1, res[i].StatusCode, w.status, bodies[i])
+	for _, tr := range transports {
+		for _, tc := range cases {
+			t.Run(tr.name+"/"+tc.name, func(t *testing.T) {
+				res, bodies, closed := rawExchangeOn(t, tr.dial, tc.raw, tc.methods...)
+				for i, w := range tc.want {
+					if res[i].StatusCode != w.status {
+						t.Fatalf("response %d: status %d, want %d (body %q)", i+1, res[i].StatusCode, w.status, bodies[i])
+					}
+					if w.method == "" {
+						continue
+					}
+					var e echoed
+					if err := json.Unmarshal([]byte(bodies[i]), &e); err != nil {
+						t.Fatalf("response %d: %v in %q", i+1, err, bodies[i])
+					}
+					got := want{res[i].StatusCode, e.Method, e.Path, e.Query, e.Body}
+					if got != w {
+						t.Errorf("response %d: backend saw %+v, want %+v", i+1, got, w)
+					}
+					if res[i].Header.Get("Date") == "" {
+						t.Errorf("response %d has no Date", i+1)
+					}
+					if p := e.Header.Get("X-Forwarded-Proto"); p != tr.proto {
+						t.Errorf("response %d: X-Forwarded-Proto %q, want %q", i+1, p, tr.proto)
+					}
 				}
-				if w.method == "" {
-					continue
+				if closed != tc.closed {
+					t.Errorf("connection closed = %v, want %v", closed, tc.closed)
 				}
-				var e echoed
-				if err := json.Unmarshal([]byte(bodies[i]), &e); err != nil {
-					t.Fatalf("response %d: %v in %q", i+1, err, bodies[i])
-				}
-				got := want{res[i].StatusCode, e.Method, e.Path, e.Query, e.Body}
-				if got != w {
-					t.Errorf("response %d: backend saw %+v, want %+v", i+1, got, w)
-				}
-				if res[i].Header.Get("Date") == "" {
-					t.Errorf("response %d has no Date", i+1)
-				}
-			}
-			if closed != tc.closed {
-				t.Errorf("connection closed = %v, want %v", closed, tc.closed)
-			}
-		})
+			})
+		}
 	}
 }
 

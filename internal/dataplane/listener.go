@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshgate/meshgate/internal/ir"
@@ -87,6 +88,7 @@ func (p *Plane) newServer(port int, ln net.Listener) *server {
 	s.srv = &http.Server{
 		Handler:           s,
 		Protocols:         &protos,
+		ConnContext:       connContext,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
@@ -108,7 +110,18 @@ func portConfigOf(snap *snapshot, port int) *portConfig {
 	return &portConfig{protocol: "http"}
 }
 
+// ServeHTTP serves a request from net/http's server. A request on a TLS
+// connection that the HTTP/1.1 loop handed off gets the connection's TLS
+// state here (connContext).
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.TLS == nil && r.ProtoMajor == 1 {
+		r.TLS, _ = r.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
+	}
+	s.handle(w, r)
+}
+
+// handle serves a request from either server: net/http's or the loop.
+func (s *server) handle(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoMajor == 1 && strings.EqualFold(field(r.Header, "Upgrade"), "h2c") && r.TLS == nil &&
 		s.config().h2Upgrade() && s.upgradeH2C(w, r) {
 		return
@@ -304,6 +317,23 @@ type bufferedConn struct {
 
 func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
+// handedTLSConn is a TLS connection the HTTP/1.1 loop handed to net/http's
+// server, read through what the loop buffered of it.
+type handedTLSConn struct {
+	bufferedConn
+	state *tls.ConnectionState
+}
+
+type tlsStateKey struct{}
+
+// connContext gives the requests of a handedTLSConn its TLS state.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if h, ok := c.(*handedTLSConn); ok {
+		return context.WithValue(ctx, tlsStateKey{}, h.state)
+	}
+	return ctx
+}
+
 // yieldingConn is a connection as net/http's servers get it: read through
 // r, its socket written through w (socketIO), and each write preceded by
 // a yield to the other runnable goroutines. It serves cleartext HTTP/2 and
@@ -318,7 +348,8 @@ func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 // "What was changed after the 20:14 run").
 type yieldingConn struct {
 	bufferedConn
-	w io.Writer
+	w      io.Writer
+	direct atomic.Bool // write without the yield: the HTTP/1.1 loop yields itself
 }
 
 // yielding is c, read through r, as a yieldingConn.
@@ -327,7 +358,9 @@ func yielding(c net.Conn, r io.Reader) *yieldingConn {
 }
 
 func (c *yieldingConn) Write(p []byte) (int, error) {
-	runtime.Gosched()
+	if !c.direct.Load() {
+		runtime.Gosched()
+	}
 	return c.w.Write(p)
 }
 
@@ -408,6 +441,8 @@ func (l *portListener) acceptLoop() {
 			l.hand(c)
 		case t.mode == ir.TLSPermissive:
 			go l.sniff(c, t)
+		case l.plain != nil:
+			go l.serveTLS(yielding(c, socketIO(c)), t)
 		default:
 			l.hand(tls.Server(yielding(c, c), t.config))
 		}
@@ -426,6 +461,8 @@ func (l *portListener) sniff(c net.Conn, t *serverTLS) {
 	r := io.MultiReader(bytes.NewReader(first[:]), c)
 	pc := &bufferedConn{Conn: c, r: r}
 	switch {
+	case first[0] == 0x16 && l.plain != nil:
+		l.serveTLS(yielding(c, r), t)
 	case first[0] == 0x16:
 		l.hand(tls.Server(yielding(c, r), t.config))
 	case l.plain != nil:
@@ -433,6 +470,43 @@ func (l *portListener) sniff(c net.Conn, t *serverTLS) {
 	default:
 		l.hand(pc)
 	}
+}
+
+// serveTLS completes the handshake on c and serves the connection as its
+// ALPN says: HTTP/2 by net/http's server, HTTP/1.1 by the loop (serveH1),
+// whose own yield before a response's last write replaces c's. The
+// handshake has the time net/http's server gives it (ReadHeaderTimeout),
+// and a client that speaks plaintext HTTP to the port gets the 400 that
+// net/http's server sends it.
+func (l *portListener) serveTLS(c *yieldingConn, t *serverTLS) {
+	tc := tls.Server(c, t.config)
+	c.SetDeadline(time.Now().Add(headerReadTimeout))
+	if err := tc.Handshake(); err != nil {
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader[:]) {
+			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		}
+		l.log.Debug("TLS handshake failed", "remote", c.RemoteAddr().String(), "error", err)
+		c.Close()
+		return
+	}
+	c.SetDeadline(time.Time{})
+	if tc.ConnectionState().NegotiatedProtocol == http2.NextProtoTLS {
+		l.hand(tc)
+		return
+	}
+	c.direct.Store(true)
+	l.plain(tc)
+}
+
+// looksLikeHTTP reports whether a TLS record header is the start of a
+// plaintext HTTP request.
+func looksLikeHTTP(h []byte) bool {
+	switch string(h) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
 }
 
 // hand gives a connection to Accept, or closes it when the listener is closed.
