@@ -21,8 +21,9 @@ import (
 	"golang.org/x/net/http2"
 )
 
-// The gateway's own HTTP/1.1 server loop for cleartext client connections.
-// It serves the requests a reverse proxy sees most (HTTP/1.1, origin-form
+// The gateway's own HTTP/1.1 server loop for client connections, cleartext
+// or TLS (once the listener has completed the handshake and ALPN chose
+// HTTP/1.1 or nothing; serveTLS in listener.go). It serves the requests a reverse proxy sees most (HTTP/1.1, origin-form
 // target, no body or a Content-Length body) with what net/http's server
 // spends per request left out: no goroutine and no read syscall per request
 // to watch the client, no per-request context tree (the request, its URL

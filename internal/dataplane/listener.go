@@ -72,7 +72,7 @@ type server struct {
 	port  int
 	ln    *portListener
 	srv   *http.Server
-	h1    h1Server // the cleartext connections served by serveH1 (h1server.go)
+	h1    h1Server // the connections served by serveH1 (h1server.go)
 	plane *Plane
 	done  chan struct{} // closed when Serve returns
 }
@@ -336,7 +336,7 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 
 // yieldingConn is a connection as net/http's servers get it: read through
 // r, its socket written through w (socketIO), and each write preceded by
-// a yield to the other runnable goroutines. It serves cleartext HTTP/2 and
+// a yield to the other runnable goroutines. It carries cleartext HTTP/2 and
 // every TLS connection. net/http's HTTP/2 server writes the frames of one
 // response and flushes them on a goroutine of its own, queueing meanwhile
 // what other handlers finish; with the yield, those handlers finish first
@@ -345,7 +345,8 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 // for each. Its HTTP/1.1 server writes a response once, at its end, and
 // the yield lets the other connections' responses leave at about the same
 // time, as the HTTP/1.1 loop does before its last write (BENCHMARKS.md,
-// "What was changed after the 20:14 run").
+// "What was changed after the 20:14 run"); under the loop, which serves
+// HTTP/1.1 over TLS itself, the connection writes directly.
 type yieldingConn struct {
 	bufferedConn
 	w      io.Writer
@@ -378,13 +379,16 @@ type portListener struct {
 
 	ready     chan net.Conn
 	closed    chan struct{}
+	ctx       context.Context // cancelled when closed: ends handshakes in progress
+	cancel    context.CancelFunc
 	startOnce sync.Once
 	closeOnce sync.Once
 	closeErr  error
 }
 
 func newPortListener(ln net.Listener, config func() *portConfig, log *slog.Logger) *portListener {
-	return &portListener{Listener: ln, config: config, log: log, ready: make(chan net.Conn), closed: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &portListener{Listener: ln, config: config, log: log, ready: make(chan net.Conn), closed: make(chan struct{}), ctx: ctx, cancel: cancel}
 }
 
 // Accept starts sorting connections on its first call, which comes after
@@ -403,6 +407,7 @@ func (l *portListener) Accept() (net.Conn, error) {
 func (l *portListener) Close() error {
 	l.closeOnce.Do(func() {
 		close(l.closed)
+		l.cancel()
 		l.closeErr = l.Listener.Close()
 	})
 	return l.closeErr
@@ -475,13 +480,13 @@ func (l *portListener) sniff(c net.Conn, t *serverTLS) {
 // serveTLS completes the handshake on c and serves the connection as its
 // ALPN says: HTTP/2 by net/http's server, HTTP/1.1 by the loop (serveH1),
 // whose own yield before a response's last write replaces c's. The
-// handshake has the time net/http's server gives it (ReadHeaderTimeout),
-// and a client that speaks plaintext HTTP to the port gets the 400 that
-// net/http's server sends it.
+// handshake has the time net/http's server gives it (ReadHeaderTimeout)
+// and ends when the listener closes; a client that speaks plaintext HTTP
+// to the port gets the 400 that net/http's server sends it.
 func (l *portListener) serveTLS(c *yieldingConn, t *serverTLS) {
 	tc := tls.Server(c, t.config)
 	c.SetDeadline(time.Now().Add(headerReadTimeout))
-	if err := tc.Handshake(); err != nil {
+	if err := tc.HandshakeContext(l.ctx); err != nil {
 		var re tls.RecordHeaderError
 		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader[:]) {
 			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
