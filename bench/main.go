@@ -285,7 +285,7 @@ func run(ctx context.Context, o *options) error {
 			p.stop()
 		}
 	}()
-	backend, backendPort, err := startBackend(o.out, o.serverCPU)
+	backend, backendPort, err := startBackend(ctx, o.out, o.serverCPU)
 	if backend != nil {
 		procs = append(procs, backend.proc)
 	}
@@ -304,25 +304,25 @@ func run(ctx context.Context, o *options) error {
 		case "direct":
 			t = backend
 		case "meshgate":
-			mg, err = startMeshgate(o.meshgate, o.out, o.serverCPU, "meshgate", 1, backendPort, nil)
+			mg, err = startMeshgate(ctx, o.meshgate, o.out, o.serverCPU, "meshgate", 1, backendPort, nil)
 			if mg != nil {
 				t = mg.target
 			}
 		case "meshgate-routes":
 			log.Printf("starting meshgate with %d routes (compiling them may take a while)", o.routes)
-			t, err = targetOf(startMeshgate(o.meshgate, o.out, o.serverCPU, routesName(o.routes), o.routes, backendPort, nil))
+			t, err = targetOf(startMeshgate(ctx, o.meshgate, o.out, o.serverCPU, routesName(o.routes), o.routes, backendPort, nil))
 		case "meshgate-standalone":
-			t, err = targetOf(startMeshgate(standalone, o.out, o.serverCPU, name, 1, backendPort, nil))
+			t, err = targetOf(startMeshgate(ctx, standalone, o.out, o.serverCPU, name, 1, backendPort, nil))
 		case "meshgate-tls":
-			t, err = targetOf(startMeshgate(o.meshgate, o.out, o.serverCPU, name, 1, backendPort, &cf))
+			t, err = targetOf(startMeshgate(ctx, o.meshgate, o.out, o.serverCPU, name, 1, backendPort, &cf))
 		case "nginx":
-			t, err = startNginx(o.out, o.serverCPU, backendPort, cf)
+			t, err = startNginx(ctx, o.out, o.serverCPU, backendPort, cf)
 		case "haproxy":
-			t, err = startHAProxy(o.out, o.serverCPU, backendPort, cf)
+			t, err = startHAProxy(ctx, o.out, o.serverCPU, backendPort, cf)
 		case "caddy":
-			t, err = startCaddy(o.out, o.serverCPU, backendPort, cf)
+			t, err = startCaddy(ctx, o.out, o.serverCPU, backendPort, cf)
 		case "go-floor":
-			t, err = startFloor(floor, o.out, o.serverCPU, backendPort)
+			t, err = startFloor(ctx, floor, o.out, o.serverCPU, backendPort)
 		}
 		if t != nil && t != backend {
 			procs = append(procs, t.proc)

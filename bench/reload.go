@@ -48,7 +48,7 @@ func (r reloadResult) failures() int64 {
 func measureReloads(ctx context.Context, o *options, routes int, errorTest bool, backend int) (reloadResult, error) {
 	res := reloadResult{routes: routes, outcomes: map[string]int64{}}
 	t0 := time.Now()
-	m, err := startMeshgate(o.meshgate, o.out, o.serverCPU, fmt.Sprintf("reload-%d", routes), routes, backend, nil, manifests.ReloadFile(0))
+	m, err := startMeshgate(ctx, o.meshgate, o.out, o.serverCPU, fmt.Sprintf("reload-%d", routes), routes, backend, nil, manifests.ReloadFile(0))
 	if m != nil {
 		defer m.proc.stop()
 	}

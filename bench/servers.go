@@ -52,7 +52,7 @@ func (t *target) base(l load) string {
 
 // startBackend starts the nginx backend every proxy forwards to: one worker,
 // no access log, a fixed 64-byte body on HTTP/1.1 and on an h2c port.
-func startBackend(dir, cpu string) (*target, int, error) {
+func startBackend(ctx context.Context, dir, cpu string) (*target, int, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, 0, err
@@ -83,7 +83,7 @@ http {
 	}
 	t := &target{name: "direct", h1: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), h2c: fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
 		path: "/items/42", proc: p, notes: "nginx returning a fixed 64-byte body; the ceiling"}
-	return t, ports[0], waitServing(t.h1+t.path, p)
+	return t, ports[0], waitServing(ctx, t.h1+t.path, p)
 }
 
 func nginxStart(name, dir, cpu, conf string) (*process, error) {
@@ -100,7 +100,7 @@ func nginxStart(name, dir, cpu, conf string) (*process, error) {
 // startNginx is nginx as a keep-alive reverse proxy: one worker, an upstream
 // keepalive pool larger than the connection count, access log off, the
 // X-Forwarded-* headers meshgate adds too.
-func startNginx(dir, cpu string, backend int, cf certFiles) (*target, error) {
+func startNginx(ctx context.Context, dir, cpu string, backend int, cf certFiles) (*target, error) {
 	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
@@ -155,13 +155,13 @@ http {
 	t := &target{name: "nginx", h1: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), h2c: fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
 		tls: fmt.Sprintf("https://127.0.0.1:%d", ports[2]), path: "/items/42", proc: p,
 		notes: "worker_processes 1, upstream keepalive 512, access_log off; h2c on a second port (`listen ... http2`), TLS on a third (`listen ... ssl http2`)"}
-	return t, waitServing(t.h1+t.path, p)
+	return t, waitServing(ctx, t.h1+t.path, p)
 }
 
 // startHAProxy is HAProxy in HTTP mode with one thread, server connections
 // reused across clients, no logging, X-Forwarded-For added; its clear-text
 // frontend also takes h2c with prior knowledge.
-func startHAProxy(dir, cpu string, backend int, cf certFiles) (*target, error) {
+func startHAProxy(ctx context.Context, dir, cpu string, backend int, cf certFiles) (*target, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
@@ -202,13 +202,13 @@ backend be
 	u := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	t := &target{name: "haproxy", h1: u, h2c: u, tls: fmt.Sprintf("https://127.0.0.1:%d", ports[1]), path: "/items/42", proc: p,
 		notes: "nbthread 1, http-reuse always, option forwardfor, no log; TLS on a second frontend (`alpn h2,http/1.1`)"}
-	return t, waitServing(t.h1+t.path, p)
+	return t, waitServing(ctx, t.h1+t.path, p)
 }
 
 // startCaddy is Caddy's reverse_proxy with an idle pool sized for the load,
 // GOMAXPROCS=1, h1 and h2c, no admin endpoint and no access log (Caddy logs
 // requests only when told to).
-func startCaddy(dir, cpu string, backend int, cf certFiles) (*target, error) {
+func startCaddy(ctx context.Context, dir, cpu string, backend int, cf certFiles) (*target, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
@@ -253,14 +253,14 @@ https://127.0.0.1:%[2]d {
 	u := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	t := &target{name: "caddy", h1: u, h2c: u, tls: fmt.Sprintf("https://127.0.0.1:%d", ports[1]), path: "/items/42", proc: p,
 		notes: "GOMAXPROCS=1, keepalive_idle_conns(_per_host) 1024, h1+h2c, TLS (h1+h2) on a second site, no access log"}
-	return t, waitServing(t.h1+t.path, p)
+	return t, waitServing(ctx, t.h1+t.path, p)
 }
 
 // startFloor is bench/floor (the binary at bin): each client connection
 // paired with one upstream connection, request and response heads copied
 // unchanged, GOMAXPROCS=1, HTTP/1.1 only. It shows the cost of Go's runtime
 // and netpoller alone, not a proxy anyone would deploy.
-func startFloor(bin, dir, cpu string, backend int) (*target, error) {
+func startFloor(ctx context.Context, bin, dir, cpu string, backend int) (*target, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -272,7 +272,7 @@ func startFloor(bin, dir, cpu string, backend int) (*target, error) {
 	}
 	t := &target{name: "go-floor", h1: fmt.Sprintf("http://127.0.0.1:%d", port), path: "/items/42", proc: p,
 		notes: "reference, not a proxy: bench/floor, GOMAXPROCS=1, one upstream connection per client connection, heads copied unchanged (no X-Forwarded-For), GET with Content-Length responses only; HTTP/1.1 only"}
-	return t, waitServing(t.h1+t.path, p)
+	return t, waitServing(ctx, t.h1+t.path, p)
 }
 
 // meshgate is a meshgate serve process on a generated manifest set.
@@ -291,7 +291,7 @@ type meshgate struct {
 // VirtualGateway, and App Mesh has a route on a gateway of two listeners
 // name its port, so TLS is a gateway (and a process) of its own, as it
 // would be deployed.
-func startMeshgate(bin, dir, cpu, name string, routes, backend int, cf *certFiles, extra ...manifests.File) (*meshgate, error) {
+func startMeshgate(ctx context.Context, bin, dir, cpu, name string, routes, backend int, cf *certFiles, extra ...manifests.File) (*meshgate, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
@@ -326,13 +326,14 @@ func startMeshgate(bin, dir, cpu, name string, routes, backend int, cf *certFile
 		m.h1, m.h2c, m.tls = "", "", u
 		m.notes += "; the listener with TLS mode STRICT and a file certificate"
 	}
-	return m, waitServing(u+path, p)
+	return m, waitServing(ctx, u+path, p)
 }
 
-// waitServing polls url until it answers 200 or the process exits. Compiling
-// a very large set can take minutes, so the wait is long.
-func waitServing(url string, p *process) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+// waitServing polls url until it answers 200, the process exits or ctx
+// ends (Ctrl-C). Compiling a very large set can take minutes, so the wait
+// is long.
+func waitServing(ctx context.Context, url string, p *process) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
 	// The TLS ports serve the run's own self-signed certificate.
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
@@ -340,7 +341,11 @@ func waitServing(url string, p *process) error {
 		if p.exited() {
 			return fmt.Errorf("%s exited during startup; see %s", p.name, p.log.Name())
 		}
-		res, err := c.Get(url)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		res, err := c.Do(req)
 		if err == nil {
 			io.Copy(io.Discard, res.Body)
 			res.Body.Close()
@@ -350,6 +355,9 @@ func waitServing(url string, p *process) error {
 		}
 		select {
 		case <-ctx.Done():
+			if ctx.Err() == context.Canceled {
+				return fmt.Errorf("%s: interrupted while waiting for %s to serve", p.name, url)
+			}
 			return fmt.Errorf("%s: %s not serving 200 after 15 minutes (last error %v)", p.name, url, err)
 		case <-time.After(50 * time.Millisecond):
 		}
