@@ -160,11 +160,16 @@ var (
 // serveH1 serves a cleartext connection, or a TLS one whose handshake is
 // done, until it closes or is handed off.
 func (s *server) serveH1(c net.Conn) {
-	sc := &h1ServerConn{s: s, c: c, addr: c.RemoteAddr().String()}
-	if tc, ok := c.(*tls.Conn); ok {
-		st := tc.ConnectionState()
+	sc := &h1ServerConn{s: s, addr: c.RemoteAddr().String()}
+	switch x := c.(type) {
+	case *tls.Conn:
+		st := x.ConnectionState()
 		sc.tls = &st
+	case *sniffedConn:
+		c = x.Conn
+		sc.src.one[0], sc.src.hasStash = x.first, true
 	}
+	sc.c = c
 	sc.wcond.L = &sc.wmu
 	if !s.h1.add(sc) {
 		c.Close()

@@ -60,13 +60,19 @@ func rawExchangeOn(t *testing.T, dial func() (net.Conn, error), raw string, meth
 // itself and what it hands to net/http, on the wire: every response in
 // order, what the backend received, and whether the connection stays open;
 // in cleartext and over TLS (ALPN http/1.1), where the backend must see
-// X-Forwarded-Proto https whichever server served the request.
+// X-Forwarded-Proto https whichever server served the request, on a port
+// of its own and on a PERMISSIVE one.
 func TestH1ServerRequests(t *testing.T) {
 	plain := gatewayTo(t, startEcho(t, "b"))
 	e := newTLSEnv(t)
 	e.writePair("gw", e.ca.Issue(t, "gw", "gw.example.com"))
 	secure := startTLSGateway(t, e, `
 mode: STRICT
+certificate:
+  file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}
+`)
+	both := startTLSGateway(t, e, `
+mode: PERMISSIVE
 certificate:
   file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}
 `)
@@ -79,6 +85,9 @@ certificate:
 	}{
 		{"cleartext", func() (net.Conn, error) { return net.Dial("tcp", plain.p.Addrs()[8080].String()) }, "http"},
 		{"TLS", func() (net.Conn, error) { return tls.Dial("tcp", secure.p.Addrs()[8443].String(), tlsConfig) }, "https"},
+		// A PERMISSIVE port reads each connection's first byte to tell them apart.
+		{"PERMISSIVE cleartext", func() (net.Conn, error) { return net.Dial("tcp", both.p.Addrs()[8443].String()) }, "http"},
+		{"PERMISSIVE TLS", func() (net.Conn, error) { return tls.Dial("tcp", both.p.Addrs()[8443].String(), tlsConfig) }, "https"},
 	}
 	const host = "Host: example.com\r\n"
 	type want struct {

@@ -463,18 +463,24 @@ func (l *portListener) sniff(c net.Conn, t *serverTLS) {
 		return
 	}
 	c.SetReadDeadline(time.Time{})
-	r := io.MultiReader(bytes.NewReader(first[:]), c)
-	pc := &bufferedConn{Conn: c, r: r}
 	switch {
 	case first[0] == 0x16 && l.plain != nil:
-		l.serveTLS(yielding(c, r), t)
+		l.serveTLS(yielding(c, io.MultiReader(bytes.NewReader(first[:]), socketIO(c))), t)
 	case first[0] == 0x16:
-		l.hand(tls.Server(yielding(c, r), t.config))
+		l.hand(tls.Server(yielding(c, io.MultiReader(bytes.NewReader(first[:]), c)), t.config))
 	case l.plain != nil:
-		l.plain(pc)
+		l.plain(&sniffedConn{Conn: c, first: first[0]})
 	default:
-		l.hand(pc)
+		l.hand(&bufferedConn{Conn: c, r: io.MultiReader(bytes.NewReader(first[:]), c)})
 	}
+}
+
+// sniffedConn is a plaintext connection of a PERMISSIVE port whose first
+// byte the listener has read. The loop takes the byte as one read ahead
+// (stashReader) and reads the rest from the socket itself.
+type sniffedConn struct {
+	net.Conn
+	first byte
 }
 
 // serveTLS completes the handshake on c and serves the connection as its
