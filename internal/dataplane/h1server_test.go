@@ -66,16 +66,8 @@ func TestH1ServerRequests(t *testing.T) {
 	plain := gatewayTo(t, startEcho(t, "b"))
 	e := newTLSEnv(t)
 	e.writePair("gw", e.ca.Issue(t, "gw", "gw.example.com"))
-	secure := startTLSGateway(t, e, `
-mode: STRICT
-certificate:
-  file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}
-`)
-	both := startTLSGateway(t, e, `
-mode: PERMISSIVE
-certificate:
-  file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}
-`)
+	secure := startFileTLSGateway(t, e, "STRICT")
+	both := startFileTLSGateway(t, e, "PERMISSIVE")
 	tlsConfig := e.clientConfig()
 	tlsConfig.NextProtos = []string{"http/1.1"}
 	transports := []struct {

@@ -121,6 +121,13 @@ func startTLSGateway(t *testing.T, e *tlsEnv, tlsBlock string, opts ...func(*Opt
 	return startGateway(t, cfg, opts...)
 }
 
+// startFileTLSGateway is startTLSGateway in mode with the certificate in
+// gw.pem and gw.key, and no client validation.
+func startFileTLSGateway(t *testing.T, e *tlsEnv, mode string) *gateway {
+	t.Helper()
+	return startTLSGateway(t, e, "mode: "+mode+"\ncertificate:\n  file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}\n")
+}
+
 // get sends GET /x to the gateway's 8443 listener and returns the
 // response's protocol and what the backend saw, or the error.
 func tlsGet(g *gateway, c *http.Client, scheme string) (*http.Response, echoed, error) {
@@ -144,11 +151,7 @@ func tlsGet(g *gateway, c *http.Client, scheme string) (*http.Response, echoed, 
 func TestTLSTermination(t *testing.T) {
 	e := newTLSEnv(t)
 	e.writePair("gw", e.ca.Issue(t, "gw", "gw.example.com"))
-	g := startTLSGateway(t, e, `
-mode: STRICT
-certificate:
-  file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}
-`)
+	g := startFileTLSGateway(t, e, "STRICT")
 	for _, h2 := range []bool{false, true} {
 		cfg := e.clientConfig()
 		cfg.NextProtos = []string{"h2", "http/1.1"} // both offered; the transport's protocol picks
@@ -222,11 +225,7 @@ func TestGRPCOverTLS(t *testing.T) {
 func TestTLSPermissive(t *testing.T) {
 	e := newTLSEnv(t)
 	e.writePair("gw", e.ca.Issue(t, "gw", "gw.example.com"))
-	g := startTLSGateway(t, e, `
-mode: PERMISSIVE
-certificate:
-  file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}
-`)
+	g := startFileTLSGateway(t, e, "PERMISSIVE")
 	clients := map[string]struct {
 		c      *http.Client
 		scheme string
@@ -266,11 +265,7 @@ certificate:
 		}
 	})
 
-	d := startTLSGateway(t, e, `
-mode: DISABLED
-certificate:
-  file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}
-`)
+	d := startFileTLSGateway(t, e, "DISABLED")
 	if _, echo, err := tlsGet(d, &http.Client{Timeout: 30 * time.Second}, "http"); err != nil || echo.Backend != "b" {
 		t.Fatalf("plaintext on DISABLED: %v", err)
 	}
@@ -381,11 +376,7 @@ func TestCertificateRotation(t *testing.T) {
 	t.Cleanup(func() { certRecheck = old })
 	e := newTLSEnv(t)
 	e.writePair("gw", e.ca.Issue(t, "first", "gw.example.com"))
-	g := startTLSGateway(t, e, `
-mode: STRICT
-certificate:
-  file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}
-`)
+	g := startFileTLSGateway(t, e, "STRICT")
 	// A connection opened before the rotation, used after it.
 	kept := httpsClient(t, e.clientConfig(), true, true)
 	if _, _, err := tlsGet(g, kept, "https"); err != nil {
