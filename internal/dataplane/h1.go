@@ -57,6 +57,7 @@ type h1Conn struct {
 	t    *h1Transport
 	addr string
 	c    net.Conn
+	rc   syscall.RawConn // c's, for connOpen; nil when c has none
 	br   *bufio.Reader
 	bw   *bufio.Writer
 
@@ -164,7 +165,7 @@ func (t *h1Transport) get(ctx context.Context, addr string, check bool, now time
 		if pc == nil {
 			break
 		}
-		if !check || connOpen(pc.c) {
+		if !check || connOpen(pc.rc) {
 			return pc, nil
 		}
 		pc.c.Close()
@@ -174,7 +175,11 @@ func (t *h1Transport) get(ctx context.Context, addr string, check bool, now time
 		return nil, err
 	}
 	sock := socketIO(c)
-	return &h1Conn{t: t, addr: addr, c: c, br: bufio.NewReaderSize(sock, 4096), bw: bufio.NewWriterSize(sock, 4096)}, nil
+	pc := &h1Conn{t: t, addr: addr, c: c, br: bufio.NewReaderSize(sock, 4096), bw: bufio.NewWriterSize(sock, 4096)}
+	if sc, ok := untracked(c).(syscall.Conn); ok {
+		pc.rc, _ = sc.SyscallConn()
+	}
+	return pc, nil
 }
 
 func (t *h1Transport) takeIdle(addr string, now time.Duration) *h1Conn {
@@ -304,19 +309,15 @@ func (t *h1Transport) CloseIdleConnections() {
 	t.fallback.CloseIdleConnections()
 }
 
-// connOpen reports whether a pooled connection looks usable: the endpoint
-// has neither closed it nor sent anything on it while it was idle.
-func connOpen(c net.Conn) bool {
-	sc, ok := untracked(c).(syscall.Conn)
-	if !ok {
+// connOpen reports whether a pooled connection, whose RawConn is rc, looks
+// usable: the endpoint has neither closed it nor sent anything on it while
+// it was idle. A connection without a RawConn is taken as open.
+func connOpen(rc syscall.RawConn) bool {
+	if rc == nil {
 		return true
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
 	open := true
-	err = rc.Read(func(fd uintptr) bool {
+	err := rc.Read(func(fd uintptr) bool {
 		open = peekOpen(fd)
 		return true
 	})
