@@ -57,9 +57,13 @@ type h1Conn struct {
 	t    *h1Transport
 	addr string
 	c    net.Conn
-	rc   syscall.RawConn // c's, for connOpen; nil when c has none
-	br   *bufio.Reader
-	bw   *bufio.Writer
+	rc   syscall.RawConn // c's, for open; nil when c has none
+	// peekFn is peek as a func value made once: open passes it to rc
+	// without allocating, and peek leaves its answer in peeked.
+	peekFn func(fd uintptr) bool
+	peeked bool
+	br     *bufio.Reader
+	bw     *bufio.Writer
 
 	reused    bool          // has carried a request before
 	idleSince time.Duration // when it was last put back, by monoNow
@@ -165,7 +169,7 @@ func (t *h1Transport) get(ctx context.Context, addr string, check bool, now time
 		if pc == nil {
 			break
 		}
-		if !check || connOpen(pc.rc) {
+		if !check || pc.open() {
 			return pc, nil
 		}
 		pc.c.Close()
@@ -178,6 +182,7 @@ func (t *h1Transport) get(ctx context.Context, addr string, check bool, now time
 	pc := &h1Conn{t: t, addr: addr, c: c, br: bufio.NewReaderSize(sock, 4096), bw: bufio.NewWriterSize(sock, 4096)}
 	if sc, ok := untracked(c).(syscall.Conn); ok {
 		pc.rc, _ = sc.SyscallConn()
+		pc.peekFn = pc.peek
 	}
 	return pc, nil
 }
@@ -309,19 +314,21 @@ func (t *h1Transport) CloseIdleConnections() {
 	t.fallback.CloseIdleConnections()
 }
 
-// connOpen reports whether a pooled connection, whose RawConn is rc, looks
-// usable: the endpoint has neither closed it nor sent anything on it while
-// it was idle. A connection without a RawConn is taken as open.
-func connOpen(rc syscall.RawConn) bool {
-	if rc == nil {
+// open reports whether a pooled connection looks usable: the endpoint has
+// neither closed it nor sent anything on it while it was idle. A
+// connection without a RawConn is taken as open.
+func (pc *h1Conn) open() bool {
+	if pc.rc == nil {
 		return true
 	}
-	open := true
-	err := rc.Read(func(fd uintptr) bool {
-		open = peekOpen(fd)
-		return true
-	})
-	return err == nil && open
+	pc.peeked = true
+	err := pc.rc.Read(pc.peekFn)
+	return err == nil && pc.peeked
+}
+
+func (pc *h1Conn) peek(fd uintptr) bool {
+	pc.peeked = peekOpen(fd)
+	return true
 }
 
 // interrupt makes the connection's blocked reads and writes return; the
