@@ -259,65 +259,91 @@ func TestH1ServerWatchedRequests(t *testing.T) {
 	read("/last")
 }
 
-// TestH1ServerShutdown checks a graceful shutdown: an idle connection is
-// closed at once, a request in flight gets its whole response with
-// Connection: close.
+// TestH1ServerShutdown checks a graceful shutdown, in cleartext and over
+// TLS: an idle connection is closed at once, a request in flight gets its
+// whole response with Connection: close.
 func TestH1ServerShutdown(t *testing.T) {
-	release := make(chan struct{})
-	b := startBackend(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			<-release
-		}
-		io.WriteString(w, "done "+r.URL.Path)
-	}))
-	p, err := New(Options{Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
-	if err != nil {
-		t.Fatal(err)
+	e := newTLSEnv(t)
+	e.writePair("gw", e.ca.Issue(t, "gw", "gw.example.com"))
+	tlsConfig := e.clientConfig()
+	tlsConfig.NextProtos = []string{"http/1.1"}
+	cases := []struct {
+		name string
+		port int
+		cfg  func(b *backend) *ir.Config
+		dial func(addr string) (net.Conn, error)
+	}{
+		{"cleartext", 8080,
+			func(b *backend) *ir.Config {
+				return meshConfig([]*ir.Listener{listenerOf(8080, route("r", "b", ir.Match{Prefix: "/"}))}, b)
+			},
+			func(addr string) (net.Conn, error) { return net.Dial("tcp", addr) }},
+		{"TLS", 8443,
+			func(b *backend) *ir.Config {
+				yaml := strings.ReplaceAll(tlsGatewayYAML(fileTLSBlock("STRICT")), "DIR", e.dir)
+				return compiled(t, yaml+nodeYAML("b", "http", b.port), map[string]string{hostOf("b"): b.addr})
+			},
+			func(addr string) (net.Conn, error) { return tls.Dial("tcp", addr, tlsConfig) }},
 	}
-	if err := p.Apply(meshConfig([]*ir.Listener{listenerOf(8080, route("r", "b", ir.Match{Prefix: "/"}))}, b), testGateway); err != nil {
-		t.Fatal(err)
-	}
-	addr := p.Addrs()[8080].String()
-	dial := func() (net.Conn, *bufio.Reader) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		c.SetDeadline(time.Now().Add(20 * time.Second))
-		return c, bufio.NewReader(c)
-	}
-	idle, idleR := dial()
-	io.WriteString(idle, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
-	if res, err := http.ReadResponse(idleR, nil); err != nil || res.StatusCode != 200 {
-		t.Fatalf("first request: %v %v", res, err)
-	} else {
-		io.Copy(io.Discard, res.Body)
-	}
-	busy, busyR := dial()
-	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-	time.Sleep(100 * time.Millisecond) // the request reaches the backend
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			b := startBackend(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/slow" {
+					<-release
+				}
+				io.WriteString(w, "done "+r.URL.Path)
+			}))
+			p, err := New(Options{Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Apply(tc.cfg(b), testGateway); err != nil {
+				t.Fatal(err)
+			}
+			addr := p.Addrs()[tc.port].String()
+			dial := func() (net.Conn, *bufio.Reader) {
+				c, err := tc.dial(addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				return c, bufio.NewReader(c)
+			}
+			idle, idleR := dial()
+			io.WriteString(idle, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+			if res, err := http.ReadResponse(idleR, nil); err != nil || res.StatusCode != 200 {
+				t.Fatalf("first request: %v %v", res, err)
+			} else {
+				io.Copy(io.Discard, res.Body)
+			}
+			busy, busyR := dial()
+			io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+			time.Sleep(100 * time.Millisecond) // the request reaches the backend
 
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		shut <- p.Shutdown(ctx)
-	}()
-	if _, err := idleR.ReadByte(); !errors.Is(err, io.EOF) {
-		t.Errorf("idle connection: read %v, want EOF", err)
-	}
-	close(release)
-	res, err := http.ReadResponse(busyR, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	if string(body) != "done /slow" || !res.Close {
-		t.Errorf("request in flight: body %q, Connection: close %v", body, res.Close)
-	}
-	if err := <-shut; err != nil {
-		t.Errorf("shutdown: %v", err)
+			shut := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				shut <- p.Shutdown(ctx)
+			}()
+			if _, err := idleR.ReadByte(); !errors.Is(err, io.EOF) {
+				t.Errorf("idle connection: read %v, want EOF", err)
+			}
+			close(release)
+			res, err := http.ReadResponse(busyR, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			if string(body) != "done /slow" || !res.Close {
+				t.Errorf("request in flight: body %q, Connection: close %v", body, res.Close)
+			}
+			if err := <-shut; err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+		})
 	}
 }
 

@@ -125,7 +125,13 @@ func startTLSGateway(t *testing.T, e *tlsEnv, tlsBlock string, opts ...func(*Opt
 // gw.pem and gw.key, and no client validation.
 func startFileTLSGateway(t *testing.T, e *tlsEnv, mode string) *gateway {
 	t.Helper()
-	return startTLSGateway(t, e, "mode: "+mode+"\ncertificate:\n  file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}\n")
+	return startTLSGateway(t, e, fileTLSBlock(mode))
+}
+
+// fileTLSBlock is a listener's tls block in mode with the certificate in
+// gw.pem and gw.key, and no client validation.
+func fileTLSBlock(mode string) string {
+	return "mode: " + mode + "\ncertificate:\n  file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}\n"
 }
 
 // get sends GET /x to the gateway's 8443 listener and returns the
