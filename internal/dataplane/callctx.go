@@ -31,6 +31,9 @@ type callContext struct {
 	// untouched is set by end when nothing had asked for Done and no
 	// attempt's connection was still watched.
 	untouched bool
+	// parentStopped is set by end when it stopped listening to the parent
+	// before the parent was cancelled: parentDone will not run.
+	parentStopped bool
 }
 
 // cancelState is what the contexts written here (callContext,
@@ -129,7 +132,7 @@ func (x *callContext) end() {
 	// A call the client's watch knows of stays known to it until its
 	// request ends (h1ServerConn.end), and is recycled only then.
 	if x.client == nil && x.stopParent != nil {
-		x.stopParent()
+		x.parentStopped = x.stopParent()
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()

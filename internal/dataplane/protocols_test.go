@@ -9,7 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -451,4 +453,51 @@ spec:
 	if ne, ok := err.(net.Error); err == nil || (ok && ne.Timeout()) {
 		t.Fatalf("silent WebSocket still open: read returned %v", err)
 	}
+}
+
+// TestH2DirectPathReuse sends HTTP/2 requests, many at once, to an
+// HTTP/1.1 cluster, whose responses differ in a field and half of them in
+// a trailer: a call recycled after one request (those without trailers)
+// must leave nothing of it in another's response.
+func TestH2DirectPathReuse(t *testing.T) {
+	b := startBackend(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := strings.TrimPrefix(r.URL.Path, "/n/")
+		w.Header().Set("X-N", n)
+		odd := n[len(n)-1]%2 == 1
+		if odd {
+			w.Header().Set("Trailer", "X-T")
+		}
+		io.WriteString(w, "body "+n)
+		if odd {
+			w.Header().Set("X-T", "t"+n)
+		}
+	}))
+	g := gatewayTo(t, b)
+	c := h2cClient(t)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				n := strconv.Itoa(w*1000 + i)
+				res, err := c.Get(g.url(8080, "/n/"+n))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				body, err := io.ReadAll(res.Body)
+				res.Body.Close()
+				wantT := ""
+				if i%2 == 1 {
+					wantT = "t" + n
+				}
+				if err != nil || res.ProtoMajor != 2 || string(body) != "body "+n || res.Header.Get("X-N") != n || res.Trailer.Get("X-T") != wantT {
+					t.Errorf("request %s: %s %v body %q X-N %q trailer %q (want %q)", n, res.Proto, err, body, res.Header.Get("X-N"), res.Trailer.Get("X-T"), wantT)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

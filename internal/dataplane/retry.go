@@ -276,10 +276,16 @@ func (c *call) recycle() {
 
 // reusable reports whether nothing can reach c once it has ended: it took
 // the direct path without a request body (whose reader outlives the call)
-// or a protocol switch, heard of its client through the server loop, and
-// nobody waited on its context.
+// or a protocol switch, heard of its client through the server loop or
+// stopped listening to the request's context before it was cancelled, and
+// nobody waited on its context. Off the server loop, net/http's server
+// writes a response's trailers after the handler returns, from values
+// that may be the call's: a response with trailers keeps its call.
 func (c *call) reusable(r *http.Request) bool {
-	return c.h1 != nil && c.held == nil && r.ContentLength == 0 && c.ctx.client != nil && c.ctx.untouched
+	if c.h1 == nil || c.held != nil || r.ContentLength != 0 || !c.ctx.untouched {
+		return false
+	}
+	return c.ctx.client != nil || (c.ctx.parentStopped && len(c.res.res.Trailer) == 0)
 }
 
 // noCancel is the cancel func of an attempt that shares its call's context.
@@ -333,12 +339,17 @@ func (p *Plane) forward(e *exchange, n *upstreamNode, port int) {
 			// A watchdog that fired may still be about to cancel
 			// c.ctx: then c is not reused.
 			quiet := c.end(r)
-			if returned && quiet && c.reusable(r) {
+			switch {
+			case !returned || !quiet || !c.reusable(r):
+				e.kept = true
+			case c.ctx.client != nil:
 				// Its client's watch may cancel it until the
 				// request ends: the loop recycles it then.
 				c.ctx.client.spare = c
-			} else {
-				e.kept = true
+			default:
+				// The access log may read it: serve recycles it
+				// with the exchange.
+				e.spare = c
 			}
 		}()
 		p.proxyH1(e, c)

@@ -51,6 +51,10 @@ type exchange struct {
 	// kept is set when something may reach the exchange after serve
 	// returns; it is recycled otherwise.
 	kept bool
+	// spare is a call that nothing reaches any more, recycled with the
+	// exchange once the exchange is recorded (an HTTP/2 request's: the
+	// server loop recycles its own requests' calls).
+	spare *call
 
 	status       int
 	wroteHeader  bool
@@ -131,6 +135,9 @@ func (p *Plane) serve(port int, w http.ResponseWriter, r *http.Request) {
 			panic(v)
 		}
 		if !e.kept {
+			if c := e.spare; c != nil {
+				c.recycle()
+			}
 			*e = exchange{}
 			exchanges.Put(e)
 		}
