@@ -23,13 +23,14 @@ import (
 
 // The gateway's own HTTP/1.1 server loop for client connections, cleartext
 // or TLS (once the listener has completed the handshake and ALPN chose
-// HTTP/1.1 or nothing; serveTLS in listener.go). It serves the requests a reverse proxy sees most (HTTP/1.1, origin-form
-// target, no body or a Content-Length body) with what net/http's server
-// spends per request left out: no goroutine and no read syscall per request
-// to watch the client, no per-request context tree (the request, its URL
-// and its context are the connection's, h1request.go), header keys and
-// values reused from the connection's previous request when they repeat,
-// and the response head and body written in one system call.
+// HTTP/1.1 or nothing; serveTLS in listener.go). It serves the requests a
+// reverse proxy sees most (HTTP/1.1, origin-form target, no body or a
+// Content-Length body) with what net/http's server spends per request left
+// out: no goroutine and no read syscall per request to watch the client,
+// no per-request context tree (the request, its URL and its context are
+// the connection's, h1request.go), header keys and values reused from the
+// connection's previous request when they repeat, and the response head
+// and body written in one system call.
 //
 // Anything else goes to net/http's server, which then owns the connection
 // for the rest of its life (handoff): HTTP/1.0, the HTTP/2 preface, an
@@ -297,7 +298,7 @@ func headEnd(b []byte) int {
 func (sc *h1ServerConn) handOff() {
 	if sc.tls != nil {
 		// net/http's server knows a TLS connection only as a *tls.Conn;
-		// this one carries its state to the handler (tlsStateOf).
+		// this one carries its state to the handler (connContext).
 		if y, ok := sc.c.(*tls.Conn).NetConn().(*yieldingConn); ok {
 			y.direct.Store(false)
 		}
