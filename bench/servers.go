@@ -330,7 +330,8 @@ func startMeshgate(ctx context.Context, bin, dir, cpu, name string, routes, back
 }
 
 // waitServing polls url until it answers 200, the process exits or ctx
-// ends (Ctrl-C). Compiling a very large set can take minutes, so the wait
+// ends (Ctrl-C). Its errors leave out p's name: every caller adds the
+// target's. Compiling a very large set can take minutes, so the wait
 // is long.
 func waitServing(ctx context.Context, url string, p *process) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
@@ -339,7 +340,7 @@ func waitServing(ctx context.Context, url string, p *process) error {
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	for {
 		if p.exited() {
-			return fmt.Errorf("%s exited during startup; see %s", p.name, p.log.Name())
+			return fmt.Errorf("exited during startup; see %s", p.log.Name())
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
@@ -356,9 +357,9 @@ func waitServing(ctx context.Context, url string, p *process) error {
 		select {
 		case <-ctx.Done():
 			if ctx.Err() == context.Canceled {
-				return fmt.Errorf("%s: interrupted while waiting for %s to serve", p.name, url)
+				return fmt.Errorf("interrupted while waiting for %s to serve", url)
 			}
-			return fmt.Errorf("%s: %s not serving 200 after 15 minutes (last error %v)", p.name, url, err)
+			return fmt.Errorf("%s not serving 200 after 15 minutes (last error %v)", url, err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
