@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"crypto/tls"
 	"encoding/csv"
 	"io"
 	"net/http"
@@ -9,10 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/meshgate/meshgate/internal/certs/certstest"
 	"github.com/meshgate/meshgate/internal/dataplane"
 )
 
@@ -28,21 +31,36 @@ metadata: {name: gw, namespace: demo}
 spec:
   listeners:
     - portMapping: {port: 8080, protocol: http}
+    - portMapping: {port: 8443, protocol: http}
+      tls:
+        mode: STRICT
+        certificate:
+          file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}
 ---
 apiVersion: appmesh.k8s.aws/v1beta2
 kind: GatewayRoute
-metadata: {name: all, namespace: demo}
+metadata: {name: cleartext, namespace: demo}
 spec:
   virtualGateway: {name: gw}
   httpRoute:
-    match: {prefix: /}
+    match: {prefix: /, port: 8080}
+    action: {target: {virtualService: {virtualServiceRef: {name: backend}}}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: GatewayRoute
+metadata: {name: tls, namespace: demo}
+spec:
+  virtualGateway: {name: gw}
+  httpRoute:
+    match: {prefix: /, port: 8443}
     action: {target: {virtualService: {virtualServiceRef: {name: backend}}}}
 `
 
 // TestSlowHTTP runs slowhttptest's slow-headers (slowloris) and slow-body
-// (R-U-Dead-Yet) attacks on an http listener, each with 300 connections,
-// while another client keeps sending ordinary requests: slowhttptest's own
-// probe and every ordinary request must be answered throughout.
+// (R-U-Dead-Yet) attacks on an http listener, in cleartext and over TLS,
+// each with 300 connections, while another client keeps sending ordinary
+// requests: slowhttptest's own probe and every ordinary request must be
+// answered throughout.
 func TestSlowHTTP(t *testing.T) {
 	bin, err := exec.LookPath("slowhttptest")
 	if err != nil {
@@ -53,24 +71,35 @@ func TestSlowHTTP(t *testing.T) {
 		io.WriteString(w, "ok\n")
 	}))
 	t.Cleanup(backend.Close)
-	yaml := slowYAML + serviceYAML("backend", "http", port(backend.Listener.Addr()))
+	dir := t.TempDir()
+	ca := certstest.NewCA(t, "ca")
+	leaf := ca.Issue(t, "gw", "localhost", "127.0.0.1")
+	certstest.WriteFile(t, filepath.Join(dir, "gw.pem"), leaf.CertPEM)
+	certstest.WriteFile(t, filepath.Join(dir, "gw.key"), leaf.KeyPEM)
+	yaml := strings.ReplaceAll(slowYAML, "DIR", dir) + serviceYAML("backend", "http", port(backend.Listener.Addr()))
 	addrs := startGateway(t, compiled(t, yaml, map[string]string{"backend.demo.svc.cluster.local": backend.Listener.Addr().String()}), dataplane.Options{})
-	url := "http://" + addrs[8080].String() + "/"
+	roots := ca.Pool()
 
 	for _, c := range []struct {
-		name, mode string
+		name, mode, url string
 	}{
-		{"slow headers", "-H"},
-		{"slow body", "-B"},
+		{"slow headers", "-H", "http://" + addrs[8080].String() + "/"},
+		{"slow body", "-B", "http://" + addrs[8080].String() + "/"},
+		// HTTP/1.1 over TLS is the server loop's too (the listener's
+		// handshake, then the same reads).
+		{"slow headers over TLS", "-H", "https://" + addrs[8443].String() + "/"},
+		{"slow body over TLS", "-B", "https://" + addrs[8443].String() + "/"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			url := c.url
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
 			var sent, failed int
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				client := &http.Client{Timeout: 5 * time.Second}
+				client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+				defer client.CloseIdleConnections()
 				for {
 					select {
 					case <-stop:
