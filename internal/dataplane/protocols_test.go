@@ -501,3 +501,68 @@ func TestH2DirectPathReuse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestH2ClientGone checks that an HTTP/2 client cancelling a request (a
+// RST_STREAM on a connection that stays open) ends the upstream request,
+// whether it cancels at once or after the request has lasted a while, and
+// that the connection goes on serving.
+func TestH2ClientGone(t *testing.T) {
+	started := make(chan struct{}, 1)
+	cancelled := make(chan struct{}, 1)
+	b := startBackend(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/slow" {
+			io.WriteString(w, "fast")
+			return
+		}
+		started <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			cancelled <- struct{}{}
+		case <-time.After(20 * time.Second):
+		}
+	}))
+	g := gatewayTo(t, b)
+	c := h2cClient(t)
+	for _, after := range []time.Duration{0, 3 * watchDelay} {
+		t.Run(after.String(), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url(8080, "/slow"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			errc := make(chan error, 1)
+			go func() {
+				res, err := c.Do(req)
+				if err == nil {
+					res.Body.Close()
+				}
+				errc <- err
+			}()
+			select {
+			case <-started:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the request did not reach the backend")
+			}
+			time.Sleep(after)
+			cancel()
+			select {
+			case <-cancelled:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the upstream request was not cancelled after the client cancelled its stream")
+			}
+			if err := <-errc; err == nil {
+				t.Error("the cancelled request succeeded")
+			}
+			res, err := c.Get(g.url(8080, "/fast"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.ProtoMajor != 2 || string(body) != "fast" {
+				t.Errorf("next request on the connection: %s %q", res.Proto, body)
+			}
+		})
+	}
+}
