@@ -17,7 +17,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshgate/meshgate/internal/certs/certstest"
 	"github.com/meshgate/meshgate/internal/dataplane"
 )
 
@@ -95,38 +94,6 @@ var h2specBackend = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request
 	io.WriteString(w, strings.Repeat("h2spec ", 64))
 })
 
-const h2specYAML = `
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: VirtualGateway
-metadata: {name: gw, namespace: demo}
-spec:
-  listeners:
-    - portMapping: {port: 8080, protocol: http2}
-    - portMapping: {port: 8443, protocol: http2}
-      tls:
-        mode: STRICT
-        certificate:
-          file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}
----
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: GatewayRoute
-metadata: {name: cleartext, namespace: demo}
-spec:
-  virtualGateway: {name: gw}
-  http2Route:
-    match: {prefix: /, port: 8080}
-    action: {target: {virtualService: {virtualServiceRef: {name: backend}}}}
----
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: GatewayRoute
-metadata: {name: tls, namespace: demo}
-spec:
-  virtualGateway: {name: gw}
-  http2Route:
-    match: {prefix: /, port: 8443}
-    action: {target: {virtualService: {virtualServiceRef: {name: backend}}}}
-`
-
 // TestH2spec runs h2spec against http2 listeners, in cleartext (prior
 // knowledge) and over TLS, and against Go's own HTTP/2 server the same
 // way. A case that fails through the gateway but passes against Go's
@@ -136,9 +103,7 @@ func TestH2spec(t *testing.T) {
 	goCmd(t, ".", nil, "build", "-o", bin, h2specPkg)
 
 	dir := t.TempDir()
-	leaf := certstest.NewCA(t, "ca").Issue(t, "gw", "localhost", "127.0.0.1")
-	certstest.WriteFile(t, filepath.Join(dir, "gw.pem"), leaf.CertPEM)
-	certstest.WriteFile(t, filepath.Join(dir, "gw.key"), leaf.KeyPEM)
+	_, leaf := gatewayCert(t, dir, "localhost", "127.0.0.1")
 
 	// Go's HTTP/2 server, cleartext and TLS, serving what the backend serves.
 	var protos http.Protocols
@@ -157,7 +122,7 @@ func TestH2spec(t *testing.T) {
 	t.Cleanup(h2tls.Close)
 
 	backend := h2c.Listener.Addr()
-	yaml := strings.ReplaceAll(h2specYAML, "DIR", dir) + serviceYAML("backend", "http2", port(backend))
+	yaml := twoListenerYAML("http2", "http2Route", "prefix: /", "backend", dir) + serviceYAML("backend", "http2", port(backend))
 	addrs := startGateway(t, compiled(t, yaml, map[string]string{"backend.demo.svc.cluster.local": backend.String()}), dataplane.Options{})
 
 	for _, c := range []struct {

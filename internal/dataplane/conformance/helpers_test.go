@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshgate/meshgate/internal/certs/certstest"
 	"github.com/meshgate/meshgate/internal/compile"
 	"github.com/meshgate/meshgate/internal/dataplane"
 	"github.com/meshgate/meshgate/internal/ir"
@@ -83,6 +84,57 @@ metadata: {name: NAME, namespace: demo}
 spec:
   provider: {virtualNode: {virtualNodeRef: {name: NAME-vn}}}
 `)
+}
+
+// twoListenerYAML is VirtualGateway demo/gw with two listeners in
+// protocol, 8080 in cleartext and 8443 with STRICT TLS (the certificate
+// that gatewayCert writes into dir), and a GatewayRoute of kind (httpRoute,
+// http2Route or grpcRoute) for each port, matching match and sending to
+// VirtualService demo/target.
+func twoListenerYAML(protocol, kind, match, target, dir string) string {
+	return strings.NewReplacer("PROTOCOL", protocol, "KIND", kind, "MATCH", match, "TARGET", target, "DIR", dir).Replace(`
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualGateway
+metadata: {name: gw, namespace: demo}
+spec:
+  listeners:
+    - portMapping: {port: 8080, protocol: PROTOCOL}
+    - portMapping: {port: 8443, protocol: PROTOCOL}
+      tls:
+        mode: STRICT
+        certificate:
+          file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: GatewayRoute
+metadata: {name: cleartext, namespace: demo}
+spec:
+  virtualGateway: {name: gw}
+  KIND:
+    match: {MATCH, port: 8080}
+    action: {target: {virtualService: {virtualServiceRef: {name: TARGET}}}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: GatewayRoute
+metadata: {name: tls, namespace: demo}
+spec:
+  virtualGateway: {name: gw}
+  KIND:
+    match: {MATCH, port: 8443}
+    action: {target: {virtualService: {virtualServiceRef: {name: TARGET}}}}
+`)
+}
+
+// gatewayCert writes a certificate for sans, issued by a new CA, into dir
+// as gw.pem and gw.key, and the CA as ca.pem.
+func gatewayCert(t *testing.T, dir string, sans ...string) (*certstest.CA, *certstest.Leaf) {
+	t.Helper()
+	ca := certstest.NewCA(t, "ca")
+	leaf := ca.Issue(t, "gw", sans...)
+	certstest.WriteFile(t, filepath.Join(dir, "gw.pem"), leaf.CertPEM)
+	certstest.WriteFile(t, filepath.Join(dir, "gw.key"), leaf.KeyPEM)
+	certstest.WriteFile(t, filepath.Join(dir, "ca.pem"), ca.PEM)
+	return ca, leaf
 }
 
 // port is the TCP port of an address.

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshgate/meshgate/internal/certs/certstest"
 	"github.com/meshgate/meshgate/internal/dataplane"
 )
 
@@ -41,38 +40,6 @@ func grpcVersion(t *testing.T) string {
 	return strings.TrimSpace(string(out))
 }
 
-const interopYAML = `
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: VirtualGateway
-metadata: {name: gw, namespace: demo}
-spec:
-  listeners:
-    - portMapping: {port: 8080, protocol: grpc}
-    - portMapping: {port: 8443, protocol: grpc}
-      tls:
-        mode: STRICT
-        certificate:
-          file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}
----
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: GatewayRoute
-metadata: {name: cleartext, namespace: demo}
-spec:
-  virtualGateway: {name: gw}
-  grpcRoute:
-    match: {serviceName: grpc.testing.TestService, port: 8080}
-    action: {target: {virtualService: {virtualServiceRef: {name: interop}}}}
----
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: GatewayRoute
-metadata: {name: tls, namespace: demo}
-spec:
-  virtualGateway: {name: gw}
-  grpcRoute:
-    match: {serviceName: grpc.testing.TestService, port: 8443}
-    action: {target: {virtualService: {virtualServiceRef: {name: interop}}}}
-`
-
 // TestGRPCInterop runs the gRPC interop client against the gRPC interop
 // server through grpc listeners, cleartext and TLS, every case in several
 // loops at once. unimplemented_service is answered by the gateway itself
@@ -97,12 +64,8 @@ func TestGRPCInterop(t *testing.T) {
 	waitListening(t, fmt.Sprintf("127.0.0.1:%d", serverPort))
 
 	dir := t.TempDir()
-	ca := certstest.NewCA(t, "ca")
-	leaf := ca.Issue(t, "gw", "gw.example.com")
-	certstest.WriteFile(t, filepath.Join(dir, "gw.pem"), leaf.CertPEM)
-	certstest.WriteFile(t, filepath.Join(dir, "gw.key"), leaf.KeyPEM)
-	certstest.WriteFile(t, filepath.Join(dir, "ca.pem"), ca.PEM)
-	yaml := strings.ReplaceAll(interopYAML, "DIR", dir) + serviceYAML("interop", "grpc", serverPort)
+	gatewayCert(t, dir, "gw.example.com")
+	yaml := twoListenerYAML("grpc", "grpcRoute", "serviceName: grpc.testing.TestService", "interop", dir) + serviceYAML("interop", "grpc", serverPort)
 	addrs := startGateway(t, compiled(t, yaml, map[string]string{"interop.demo.svc.cluster.local": fmt.Sprintf("127.0.0.1:%d", serverPort)}), dataplane.Options{})
 
 	client := func(tc string, tls bool) error {

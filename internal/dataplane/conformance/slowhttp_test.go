@@ -10,51 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/meshgate/meshgate/internal/certs/certstest"
 	"github.com/meshgate/meshgate/internal/dataplane"
 )
-
-const slowYAML = `
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: Mesh
-metadata: {name: demo}
-spec: {namespaceSelector: {matchLabels: {mesh: demo}}}
----
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: VirtualGateway
-metadata: {name: gw, namespace: demo}
-spec:
-  listeners:
-    - portMapping: {port: 8080, protocol: http}
-    - portMapping: {port: 8443, protocol: http}
-      tls:
-        mode: STRICT
-        certificate:
-          file: {certificateChain: DIR/gw.pem, privateKey: DIR/gw.key}
----
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: GatewayRoute
-metadata: {name: cleartext, namespace: demo}
-spec:
-  virtualGateway: {name: gw}
-  httpRoute:
-    match: {prefix: /, port: 8080}
-    action: {target: {virtualService: {virtualServiceRef: {name: backend}}}}
----
-apiVersion: appmesh.k8s.aws/v1beta2
-kind: GatewayRoute
-metadata: {name: tls, namespace: demo}
-spec:
-  virtualGateway: {name: gw}
-  httpRoute:
-    match: {prefix: /, port: 8443}
-    action: {target: {virtualService: {virtualServiceRef: {name: backend}}}}
-`
 
 // TestSlowHTTP runs slowhttptest's slow-headers (slowloris) and slow-body
 // (R-U-Dead-Yet) attacks on an http listener, in cleartext and over TLS,
@@ -72,11 +33,8 @@ func TestSlowHTTP(t *testing.T) {
 	}))
 	t.Cleanup(backend.Close)
 	dir := t.TempDir()
-	ca := certstest.NewCA(t, "ca")
-	leaf := ca.Issue(t, "gw", "localhost", "127.0.0.1")
-	certstest.WriteFile(t, filepath.Join(dir, "gw.pem"), leaf.CertPEM)
-	certstest.WriteFile(t, filepath.Join(dir, "gw.key"), leaf.KeyPEM)
-	yaml := strings.ReplaceAll(slowYAML, "DIR", dir) + serviceYAML("backend", "http", port(backend.Listener.Addr()))
+	ca, _ := gatewayCert(t, dir, "localhost", "127.0.0.1")
+	yaml := twoListenerYAML("http", "httpRoute", "prefix: /", "backend", dir) + serviceYAML("backend", "http", port(backend.Listener.Addr()))
 	addrs := startGateway(t, compiled(t, yaml, map[string]string{"backend.demo.svc.cluster.local": backend.Listener.Addr().String()}), dataplane.Options{})
 	roots := ca.Pool()
 
