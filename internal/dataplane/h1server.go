@@ -416,7 +416,7 @@ func (sc *h1ServerConn) parse(head []byte, r *http.Request, u *url.URL) bool {
 		case "Transfer-Encoding", "Expect", "Upgrade":
 			return false
 		case "Connection":
-			if listsToken(value, "close") {
+			if headerHasToken([]string{value}, "close") {
 				sc.close = true
 			}
 		}

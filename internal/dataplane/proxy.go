@@ -58,12 +58,7 @@ func (fw *forwarded) skip(k string) bool {
 	case "X-Request-Id":
 		return fw.reqID != nil
 	}
-	for _, v := range fw.conn {
-		if listsToken(v, k) {
-			return true
-		}
-	}
-	return false
+	return headerHasToken(fw.conn, k)
 }
 
 // replaced reports whether the gateway writes a field of its own in place
@@ -107,18 +102,6 @@ func connectionNames(v string) iter.Seq[string] {
 			}
 		}
 	}
-}
-
-// listsToken reports whether the comma-separated list v has token (any case).
-func listsToken(v, token string) bool {
-	for v != "" {
-		var t string
-		t, v, _ = strings.Cut(v, ",")
-		if strings.EqualFold(strings.TrimSpace(t), token) {
-			return true
-		}
-	}
-	return false
 }
 
 // writeFields writes the gateway's forwarding fields; host is the one the
