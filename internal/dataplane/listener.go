@@ -358,6 +358,17 @@ func yielding(c net.Conn, r io.Reader) *yieldingConn {
 	return &yieldingConn{bufferedConn: bufferedConn{Conn: c, r: r}, w: socketIO(c)}
 }
 
+// yieldingSocket is c as a yieldingConn whose reads and writes share one
+// socketIO, read after first when the listener has read c's first bytes.
+func yieldingSocket(c net.Conn, first []byte) *yieldingConn {
+	s := socketIO(c)
+	var r io.Reader = s
+	if len(first) > 0 {
+		r = io.MultiReader(bytes.NewReader(first), s)
+	}
+	return &yieldingConn{bufferedConn: bufferedConn{Conn: c, r: r}, w: s}
+}
+
 func (c *yieldingConn) Write(p []byte) (int, error) {
 	if !c.direct.Load() {
 		runtime.Gosched()
@@ -447,7 +458,7 @@ func (l *portListener) acceptLoop() {
 		case t.mode == ir.TLSPermissive:
 			go l.sniff(c, t)
 		case l.plain != nil:
-			go l.serveTLS(yielding(c, socketIO(c)), t)
+			go l.serveTLS(yieldingSocket(c, nil), t)
 		default:
 			l.hand(tls.Server(yielding(c, c), t.config))
 		}
@@ -465,7 +476,7 @@ func (l *portListener) sniff(c net.Conn, t *serverTLS) {
 	c.SetReadDeadline(time.Time{})
 	switch {
 	case first[0] == 0x16 && l.plain != nil:
-		l.serveTLS(yielding(c, io.MultiReader(bytes.NewReader(first[:]), socketIO(c))), t)
+		l.serveTLS(yieldingSocket(c, first[:]), t)
 	case first[0] == 0x16:
 		l.hand(tls.Server(yielding(c, io.MultiReader(bytes.NewReader(first[:]), c)), t.config))
 	case l.plain != nil:
