@@ -75,7 +75,7 @@ func main() {
 }
 
 // allTargets are the targets there are, all measured by default.
-var allTargets = []string{"direct", "meshgate", "meshgate-routes", "meshgate-standalone", "meshgate-tls", "nginx", "haproxy", "caddy", "go-floor"}
+var allTargets = []string{"direct", "meshgate", "meshgate-routes", "meshgate-standalone", "meshgate-tls", "nginx", "haproxy", "caddy", "go-floor", "go-floor-loop"}
 
 // goBuild builds the package pkg of the module at root into bin, with the
 // build tags given.
@@ -98,7 +98,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measured run")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured run before each measured one")
-	fs.StringVar(&targets, "targets", strings.Join(allTargets, ","), "what to measure, comma-separated (meshgate-standalone: meshgate built with -tags standalone, one route; meshgate-tls: meshgate with one route on a TLS listener, measured under the TLS loads only; go-floor: the least a Go HTTP/1.1 proxy does, bench/floor, cleartext HTTP/1.1 only; direct: cleartext only)")
+	fs.StringVar(&targets, "targets", strings.Join(allTargets, ","), "what to measure, comma-separated (meshgate-standalone: meshgate built with -tags standalone, one route; meshgate-tls: meshgate with one route on a TLS listener, measured under the TLS loads only; go-floor: the least a Go HTTP/1.1 proxy does, bench/floor, cleartext HTTP/1.1 only; go-floor-loop: the same on coroutines of one epoll loop (bench/floor -loop); direct: cleartext only)")
 	fs.StringVar(&loads, "loads", "h1-c50,h1-c200,h1b-c50,h2c-c50,tls-c50,h2tls-c50", "loads, comma-separated (h1b-c50: 50 connections sending a browser's eight request fields besides Host; tls-c50 and h2tls-c50: HTTP/1.1 and HTTP/2 over TLS)")
 	fs.IntVar(&o.routes, "routes", 10000, "GatewayRoutes of the meshgate-routes target")
 	fs.StringVar(&reloadRoutes, "reload-routes", "10,10000", "route counts the reload latency is measured at (empty: skip)")
@@ -271,7 +271,7 @@ func run(ctx context.Context, o *options) error {
 		}
 	}
 	floor := filepath.Join(o.out, "go-floor")
-	if slices.Contains(o.targets, "go-floor") {
+	if slices.Contains(o.targets, "go-floor") || slices.Contains(o.targets, "go-floor-loop") {
 		if err := goBuild(root, floor, "./bench/floor"); err != nil {
 			return err
 		}
@@ -321,8 +321,8 @@ func run(ctx context.Context, o *options) error {
 			t, err = startHAProxy(ctx, o.out, o.serverCPU, backendPort, cf)
 		case "caddy":
 			t, err = startCaddy(ctx, o.out, o.serverCPU, backendPort, cf)
-		case "go-floor":
-			t, err = startFloor(ctx, floor, o.out, o.serverCPU, backendPort)
+		case "go-floor", "go-floor-loop":
+			t, err = startFloor(ctx, floor, o.out, o.serverCPU, name, backendPort)
 		}
 		if t != nil && t != backend {
 			procs = append(procs, t.proc)

@@ -259,19 +259,25 @@ https://127.0.0.1:%[2]d {
 // startFloor is bench/floor (the binary at bin): each client connection
 // paired with one upstream connection, request and response heads copied
 // unchanged, GOMAXPROCS=1, HTTP/1.1 only. It shows the cost of Go's runtime
-// and netpoller alone, not a proxy anyone would deploy.
-func startFloor(ctx context.Context, bin, dir, cpu string, backend int) (*target, error) {
+// and netpoller alone, not a proxy anyone would deploy. Target
+// go-floor-loop runs the same code on coroutines of one epoll loop (-loop):
+// the runtime's scheduler and netpoller off the path.
+func startFloor(ctx context.Context, bin, dir, cpu, name string, backend int) (*target, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	p, err := start("go-floor", cpu, filepath.Join(dir, "go-floor.log"), []string{"GOMAXPROCS=1"},
-		bin, "-listen", fmt.Sprintf("127.0.0.1:%d", port), "-upstream", fmt.Sprintf("127.0.0.1:%d", backend))
+	argv := []string{bin, "-listen", fmt.Sprintf("127.0.0.1:%d", port), "-upstream", fmt.Sprintf("127.0.0.1:%d", backend)}
+	notes := "reference, not a proxy: bench/floor, GOMAXPROCS=1, one upstream connection per client connection, heads copied unchanged (no X-Forwarded-For), GET with Content-Length responses only; HTTP/1.1 only"
+	if name == "go-floor-loop" {
+		argv = append(argv, "-loop")
+		notes += "; -loop: every connection a coroutine resumed by one epoll loop, sockets outside Go's netpoller"
+	}
+	p, err := start(name, cpu, filepath.Join(dir, name+".log"), []string{"GOMAXPROCS=1"}, argv...)
 	if err != nil {
 		return nil, err
 	}
-	t := &target{name: "go-floor", h1: fmt.Sprintf("http://127.0.0.1:%d", port), path: "/items/42", proc: p,
-		notes: "reference, not a proxy: bench/floor, GOMAXPROCS=1, one upstream connection per client connection, heads copied unchanged (no X-Forwarded-For), GET with Content-Length responses only; HTTP/1.1 only"}
+	t := &target{name: name, h1: fmt.Sprintf("http://127.0.0.1:%d", port), path: "/items/42", proc: p, notes: notes}
 	return t, waitServing(ctx, t.h1+t.path, p)
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestReadHead(t *testing.T) {
@@ -45,9 +47,33 @@ func TestReadHead(t *testing.T) {
 	}
 }
 
+// modes are the two ways the proxy serves its connections: a goroutine each
+// (serve) and coroutines of one epoll loop (serveLoop).
+var modes = []struct {
+	name  string
+	serve func(net.Listener, string) error
+}{{"goroutines", serve}, {"loop", serveLoop}}
+
+// listen starts the proxy in mode to upstream and returns its address.
+func listen(t *testing.T, serve func(net.Listener, string) error, upstream string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go serve(ln, upstream)
+	return ln.Addr().String()
+}
+
 // TestProxy sends keep-alive GETs through the proxy: they reach the backend
 // unchanged over one upstream connection, and a POST closes the connection.
 func TestProxy(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { testProxy(t, m.serve) })
+	}
+}
+
+func testProxy(t *testing.T, serve func(net.Listener, string) error) {
 	var conns atomic.Int32
 	backend := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Forwarded-For") != "" {
@@ -62,14 +88,7 @@ func TestProxy(t *testing.T) {
 	}
 	backend.Start()
 	defer backend.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go serve(ln, backend.Listener.Addr().String())
-
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", listen(t, serve, backend.Listener.Addr().String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,4 +112,60 @@ func TestProxy(t *testing.T) {
 	if _, err := r.ReadByte(); err != io.EOF {
 		t.Errorf("after a POST: %v, want the connection closed", err)
 	}
+}
+
+// TestProxyConcurrent runs keep-alive clients at once, with responses
+// larger than a client's receive buffer, so that the proxy's writes wait
+// for room and the loop interleaves connections mid-response.
+func TestProxyConcurrent(t *testing.T) {
+	body := strings.Repeat("0123456789", 100_000)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(len(r.URL.Path)+len(body)))
+		io.WriteString(w, r.URL.Path+body)
+	}))
+	defer backend.Close()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			addr := listen(t, m.serve, backend.Listener.Addr().String())
+			errs := make(chan error, 8)
+			for i := range 8 {
+				go func() { errs <- client(addr, i, body) }()
+			}
+			for range 8 {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
+// client sends 6 GETs at once on one connection with a small receive
+// buffer, waits before it reads, and checks every response: the proxy
+// has more to write than the sockets between them hold.
+func client(addr string, id int, body string) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	var paths []string
+	for j := range 6 {
+		paths = append(paths, fmt.Sprintf("/c%d-%d", id, j))
+		io.WriteString(c, "GET "+paths[j]+" HTTP/1.1\r\nHost: x\r\n\r\n")
+	}
+	time.Sleep(20 * time.Millisecond)
+	r := bufio.NewReader(c)
+	for _, path := range paths {
+		res, err := http.ReadResponse(r, nil)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		b, err := io.ReadAll(res.Body)
+		if err != nil || string(b) != path+body {
+			return fmt.Errorf("%s: %d bytes, %v", path, len(b), err)
+		}
+	}
+	return nil
 }
