@@ -127,7 +127,10 @@ func (lp *loop) accept() {
 	for {
 		fd, _, err := syscall.Accept4(lp.lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
 		if err != nil {
-			return // EAGAIN: accepted all; anything else: the next event retries
+			// EAGAIN: all accepted. Anything else (out of file
+			// descriptors) the next event retries at once: a reference
+			// point, not a server, has no back-off.
+			return
 		}
 		co := &coroutine{}
 		client, err := lp.add(fd, co)
@@ -142,13 +145,11 @@ func (lp *loop) accept() {
 // dial connects to the upstream from coroutine co, which waits for the
 // connection to complete.
 func (lp *loop) dial(co *coroutine) (io.ReadWriteCloser, error) {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	family := syscall.AF_INET
 	if _, v6 := lp.upstream.(*syscall.SockaddrInet6); v6 {
-		if err == nil {
-			syscall.Close(fd)
-		}
-		fd, err = syscall.Socket(syscall.AF_INET6, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+		family = syscall.AF_INET6
 	}
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +162,7 @@ func (lp *loop) dial(co *coroutine) (io.ReadWriteCloser, error) {
 		s.Close()
 		return nil, err
 	}
+	// The connection is made when the socket becomes writable.
 	s.wready = false
 	for !s.wready {
 		if err := s.wait(true); err != nil {
@@ -168,18 +170,15 @@ func (lp *loop) dial(co *coroutine) (io.ReadWriteCloser, error) {
 			return nil, err
 		}
 	}
-	if e, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR); err != nil || e != 0 {
+	soErr, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
+	if err == nil && soErr != 0 {
+		err = syscall.Errno(soErr)
+	}
+	if err != nil {
 		s.Close()
-		return nil, cmpErr(err, syscall.Errno(e))
+		return nil, err
 	}
 	return s, nil
-}
-
-func cmpErr(err error, e syscall.Errno) error {
-	if err != nil {
-		return err
-	}
-	return e
 }
 
 // add puts fd in the epoll set, edge-triggered, owned by co.
