@@ -1,9 +1,11 @@
 package dataplane
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 )
@@ -43,6 +45,53 @@ func grpcCodeFor(httpStatus int) codes.Code {
 		return codes.DeadlineExceeded
 	}
 	return codes.Unknown
+}
+
+// grpcTimeout is the deadline a gRPC call carries in grpc-timeout: 1 to 8
+// digits and a unit, H, M, S, m, u or n (gRPC over HTTP/2, "Timeout").
+func grpcTimeout(r *http.Request) (time.Duration, bool) {
+	v := field(r.Header, "Grpc-Timeout")
+	if len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(v[:len(v)-1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	var unit time.Duration
+	switch v[len(v)-1] {
+	case 'H':
+		unit = time.Hour
+	case 'M':
+		unit = time.Minute
+	case 'S':
+		unit = time.Second
+	case 'm':
+		unit = time.Millisecond
+	case 'u':
+		unit = time.Microsecond
+	case 'n':
+		unit = time.Nanosecond
+	default:
+		return 0, false
+	}
+	if n > math.MaxInt64/uint64(unit) {
+		return math.MaxInt64, true // 8 digits of hours do not fit: as good as none
+	}
+	return time.Duration(n) * unit, true
+}
+
+// pastGRPCDeadline reports whether e is a gRPC call whose grpc-timeout
+// has run out since the gateway received it. A gRPC server resets a call
+// when its deadline passes (grpc-go sends RST_STREAM CANCEL), and a client
+// connected to it directly reads that reset as DEADLINE_EXCEEDED; through
+// the gateway it must read the same, not UNAVAILABLE.
+func pastGRPCDeadline(e *exchange) bool {
+	if !isGRPC(e.r) {
+		return false
+	}
+	d, ok := grpcTimeout(e.r)
+	return ok && time.Since(e.start) >= d
 }
 
 // localGRPCReply answers a gRPC call on the gateway's behalf with an explicit

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -27,6 +29,7 @@ type grpcBackend struct {
 	id   string
 	addr string
 	port int
+	srv  *grpc.Server
 	// release lets StreamingOutputCall send its second message.
 	release chan struct{}
 	// received gets the payload size of every StreamingInputCall message.
@@ -42,6 +45,7 @@ func startGRPCBackend(t testing.TB, id string, opts ...grpc.ServerOption) *grpcB
 	b := &grpcBackend{id: id, addr: ln.Addr().String(), port: ln.Addr().(*net.TCPAddr).Port,
 		release: make(chan struct{}), received: make(chan int, 16)}
 	srv := grpc.NewServer(opts...)
+	b.srv = srv
 	testpb.RegisterTestServiceServer(srv, b)
 	go srv.Serve(ln)
 	t.Cleanup(srv.Stop)
@@ -55,7 +59,13 @@ func (b *grpcBackend) EmptyCall(ctx context.Context, _ *testpb.Empty) (*testpb.E
 
 func (b *grpcBackend) UnaryCall(ctx context.Context, req *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
-	if len(md.Get("x-hang")) > 0 {
+	switch hang := md.Get("x-hang"); {
+	case len(hang) > 0 && hang[0] == "busy":
+		// Still working when the deadline passes: grpc-go resets the
+		// call then, with nothing written.
+		time.Sleep(time.Second)
+		return nil, ctx.Err()
+	case len(hang) > 0:
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
@@ -420,6 +430,61 @@ func TestGRPCGatewayErrors(t *testing.T) {
 			t.Fatalf("got %v, want DeadlineExceeded from the gateway", err)
 		}
 	})
+}
+
+// TestGRPCResetAfterDeadline sends a call whose client does not enforce
+// its own grpc-timeout, as a slow or busy client may not have yet: the
+// backend resets the call when the deadline passes, and the gateway must
+// answer DEADLINE_EXCEEDED, as the client would read that reset itself.
+func TestGRPCResetAfterDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		timeout string
+		want    string
+	}{
+		{"100m", strconv.Itoa(int(codes.DeadlineExceeded))},
+		{"", strconv.Itoa(int(codes.Unavailable))}, // reset without a deadline: the backend stops
+	} {
+		t.Run("grpc-timeout="+tc.timeout, func(t *testing.T) {
+			b := startGRPCBackend(t, "backend")
+			g := startGRPCGateway(t, b)
+			url := "http://" + g.p.Addrs()[8080].String() + "/grpc.testing.TestService/UnaryCall"
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader("\x00\x00\x00\x00\x00"))
+			req.Header.Set("Content-Type", "application/grpc")
+			req.Header.Set("Te", "trailers")
+			req.Header.Set("X-Hang", "busy")
+			if tc.timeout != "" {
+				req.Header.Set("Grpc-Timeout", tc.timeout)
+			} else {
+				time.AfterFunc(200*time.Millisecond, b.srv.Stop) // closes its connections
+			}
+			res, err := h2cClient(t).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if got := res.Header.Get("Grpc-Status"); got != tc.want {
+				t.Fatalf("grpc-status %q (%q), want %s", got, res.Header.Get("Grpc-Message"), tc.want)
+			}
+		})
+	}
+}
+
+func TestGRPCTimeout(t *testing.T) {
+	for v, want := range map[string]time.Duration{
+		"1H": time.Hour, "2M": 2 * time.Minute, "3S": 3 * time.Second, "100m": 100 * time.Millisecond,
+		"5u": 5 * time.Microsecond, "99999999n": 99999999, "99999999H": math.MaxInt64,
+		"": -1, "S": -1, "1": -1, "1s": -1, "+1S": -1, "-1S": -1, "123456789S": -1, "1_0S": -1, " 1S": -1,
+	} {
+		r := &http.Request{Header: http.Header{"Grpc-Timeout": {v}}}
+		got, ok := grpcTimeout(r)
+		if !ok {
+			got = -1
+		}
+		if got != want {
+			t.Errorf("grpcTimeout(%q) = %v, want %v", v, got, want)
+		}
+	}
 }
 
 func TestGRPCCodeFor(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/meshgate/meshgate/internal/ir"
 	"github.com/meshgate/meshgate/internal/router"
+	"google.golang.org/grpc/codes"
 )
 
 // Response flags, as Envoy writes them in access logs.
@@ -300,6 +301,8 @@ func (p *Plane) proxyError(w http.ResponseWriter, out *http.Request, err error) 
 		p.localReply(e, http.StatusBadGateway, flagConnectFailure, "upstream connect error")
 	case isTimeout(err):
 		p.localReply(e, http.StatusGatewayTimeout, flagUpstreamTimeout, "upstream request timeout")
+	case pastGRPCDeadline(e):
+		p.localGRPCReply(e, codes.DeadlineExceeded, flagUpstreamReset, "upstream reset after the call's deadline (grpc-timeout) passed")
 	default:
 		p.localReply(e, http.StatusBadGateway, flagUpstreamReset, "upstream reset before response headers")
 	}
