@@ -109,8 +109,7 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "- %s\n", strings.Join(r.versions, "\n- "))
 	fmt.Fprintf(&b, "- load average (1, 5, 15 min) before: %s; after: %s; run took %s\n",
 		r.loadBefore, r.loadAfter, r.end.Sub(r.start).Round(time.Second))
-	fmt.Fprintf(&b, "- load generators (wrk -t1, h2load -t1) and the runner pinned to CPU %s; every proxy and the backend pinned to CPU %s; "+
-		"%d interleaved round(s) of %s per target and load, each after a %s warm-up\n", o.loadCPU, o.serverCPU, o.rounds, o.duration, o.warmup)
+	fmt.Fprintf(&b, "- %s; %d interleaved round(s) of %s per target and load, each after a %s warm-up\n", pinningLine(o), o.rounds, o.duration, o.warmup)
 	fmt.Fprintf(&b, "- %s\n", sessionLine())
 	if line := speedLine(r.samples, o.serverCPU); line != "" {
 		b.WriteString(line + "\n")
@@ -241,6 +240,18 @@ func record(path, md string) error {
 	i += len(historyMarker)
 	s = s[:i] + "\n\n" + strings.TrimSpace(md) + "\n" + s[i:]
 	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// pinningLine says which CPU ran what.
+func pinningLine(o *options) string {
+	gen := fmt.Sprintf("load generators (wrk -t1, h2load -t1) and the runner pinned to CPU %s", o.loadCPU)
+	switch o.backendCPU {
+	case o.serverCPU:
+		return gen + fmt.Sprintf("; every proxy and the backend pinned to CPU %s", o.serverCPU)
+	case o.loadCPU:
+		return fmt.Sprintf("load generators (wrk -t1, h2load -t1), the runner and the backend pinned to CPU %s (`-backend-cpu`; \"others\" there includes the backend); every proxy pinned to CPU %s, alone", o.loadCPU, o.serverCPU)
+	}
+	return gen + fmt.Sprintf("; every proxy pinned to CPU %s; the backend to CPU %s (`-backend-cpu`)", o.serverCPU, o.backendCPU)
 }
 
 // sessionLine says how the servers were grouped for the kernel's scheduler.
