@@ -64,6 +64,11 @@ type h1Conn struct {
 	peeked bool
 	br     *bufio.Reader
 	bw     *bufio.Writer
+	// rw is c's socket when it can write a request and wait for the
+	// reply in one wait (sockIO); nil otherwise.
+	rw    replyWaiter
+	pace  replyPacing
+	probe bool // the request in progress is read at once: pace learns from it
 
 	reused    bool          // has carried a request before
 	idleSince time.Duration // when it was last put back, by monoNow
@@ -180,6 +185,7 @@ func (t *h1Transport) get(ctx context.Context, addr string, check bool, now time
 	}
 	sock := socketIO(c)
 	pc := &h1Conn{t: t, addr: addr, c: c, br: bufio.NewReaderSize(sock, 4096), bw: bufio.NewWriterSize(sock, 4096)}
+	pc.rw, _ = sock.(replyWaiter)
 	if sc, ok := untracked(c).(syscall.Conn); ok {
 		pc.rc, _ = sc.SyscallConn()
 		pc.peekFn = pc.peek
@@ -359,7 +365,7 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, hasBody bool
 	if hasBody {
 		pc.wrote = make(chan struct{})
 		go pc.writeBody(req)
-	} else if err := pc.bw.Flush(); err != nil {
+	} else if err := pc.send(); err != nil {
 		watch.end()
 		pc.c.Close()
 		if ctx.Err() != nil {
@@ -371,6 +377,10 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, hasBody bool
 		return nil, err
 	}
 	res, err := pc.readResponse(ctx, req, fw)
+	if pc.probe {
+		pc.probe = false
+		pc.pace.readAtOnce(pc.rw.readWaited())
+	}
 	if err != nil {
 		watch.end()
 		pc.c.Close()
@@ -385,6 +395,79 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, hasBody bool
 		return nil, err
 	}
 	return pc.body(req, res, watch)
+}
+
+// send sends the rest of a request without a body: written and waited on
+// as one, or written and then read at once, as pc.pace decides.
+func (pc *h1Conn) send() error {
+	if pc.rw == nil {
+		return pc.bw.Flush()
+	}
+	if pc.pace.await() {
+		pc.rw.awaitReply()
+	} else {
+		pc.rw.readWaited()
+		pc.probe = true
+	}
+	return pc.bw.Flush()
+}
+
+// A replyWaiter is a socket that can write a request and then wait until
+// its reply arrives, in one wait.
+type replyWaiter interface {
+	// awaitReply makes the next Write, once all written, return only
+	// when the socket has something to read, or the wait was cut short
+	// (a deadline, a close), which the next Read reports.
+	awaitReply()
+	// readWaited reports whether a Read found nothing and had to wait
+	// since it was last called.
+	readWaited() bool
+}
+
+// replyPacing decides how a connection waits for the replies to requests
+// without a body. A read right after the write finds the reply when the
+// upstream answered within the write (on a core shared with it, the
+// upstream, woken by the write, runs before the writer resumes), and
+// otherwise finds nothing: a system call wasted, on every request when the
+// upstream is on another core or machine. Writing and then waiting for
+// the reply, in one wait, saves that call, but costs a wait when the
+// reply is already there. So a connection reads at once, counting the
+// replies that were late, and after a window of readAtOnceWindow requests
+// of which at least lateForAwait were, writes and waits for the next
+// awaitRun requests before it counts again.
+type replyPacing struct {
+	awaitLeft  int
+	seen, late int
+}
+
+const (
+	readAtOnceWindow = 16
+	lateForAwait     = 12
+	awaitRun         = 256
+)
+
+// await reports whether the next request writes and waits.
+func (p *replyPacing) await() bool {
+	if p.awaitLeft == 0 {
+		return false
+	}
+	p.awaitLeft--
+	return true
+}
+
+// readAtOnce counts a request read at once, whose reply was late or not.
+func (p *replyPacing) readAtOnce(late bool) {
+	p.seen++
+	if late {
+		p.late++
+	}
+	if p.seen < readAtOnceWindow {
+		return
+	}
+	if p.late >= lateForAwait {
+		p.awaitLeft = awaitRun
+	}
+	p.seen, p.late = 0, 0
 }
 
 // h1Response is a response with its body, allocated together.

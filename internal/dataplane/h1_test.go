@@ -772,3 +772,38 @@ func TestH1RequestHeadLines(t *testing.T) {
 		})
 	}
 }
+
+func TestReplyPacing(t *testing.T) {
+	late := func(n int) []bool { return slices.Repeat([]bool{true}, n) }
+	prompt := func(n int) []bool { return slices.Repeat([]bool{false}, n) }
+	tests := []struct {
+		name      string
+		readFirst []bool // what the requests read at once found: late (true) or not
+		awaits    int    // requests that then write and wait before reading at once again
+	}{
+		{"prompt replies are read at once", prompt(64), 0},
+		{"a window of late replies turns to waiting", late(readAtOnceWindow), awaitRun},
+		{"lateForAwait late ones in a window are enough", append(prompt(readAtOnceWindow-lateForAwait), late(lateForAwait)...), awaitRun},
+		{"one fewer is not", append(prompt(readAtOnceWindow-lateForAwait+1), late(lateForAwait-1)...), 0},
+		{"windows count apart", append(late(lateForAwait-1), append(prompt(readAtOnceWindow), late(lateForAwait-1)...)...), 0},
+		{"an unfinished window decides nothing", late(readAtOnceWindow - 1), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p replyPacing
+			for i, l := range tt.readFirst {
+				if p.await() {
+					t.Fatalf("request %d waits while the window is being counted", i)
+				}
+				p.readAtOnce(l)
+			}
+			n := 0
+			for p.await() {
+				n++
+			}
+			if n != tt.awaits {
+				t.Fatalf("%d requests write and wait; want %d", n, tt.awaits)
+			}
+		})
+	}
+}

@@ -31,6 +31,11 @@ type sockIO struct {
 	wn      int
 	werr    syscall.Errno
 	writeFn func(uintptr) bool
+
+	waited       bool // a Read waited since readWaited last asked
+	await        bool // the next Write waits for the reply (awaitReply)
+	awaitWrote   bool
+	writeAwaitFn func(uintptr) bool
 }
 
 // socketIO returns c's socket read and written directly when c is a TCP
@@ -48,6 +53,7 @@ func socketIO(c net.Conn) io.ReadWriter {
 	s := &sockIO{rc: rc}
 	s.readFn = s.read
 	s.writeFn = s.write
+	s.writeAwaitFn = s.writeAwait
 	return s
 }
 
@@ -78,6 +84,7 @@ func (s *sockIO) read(fd uintptr) bool {
 			return true
 		case syscall.EINTR:
 		case syscall.EAGAIN:
+			s.waited = true
 			return false
 		default:
 			s.rerr = e
@@ -88,6 +95,17 @@ func (s *sockIO) read(fd uintptr) bool {
 
 func (s *sockIO) Write(p []byte) (int, error) {
 	s.wbuf, s.wn, s.werr = p, 0, 0
+	if s.await {
+		s.await, s.awaitWrote = false, false
+		s.rc.Read(s.writeAwaitFn)
+		if s.werr == 0 && s.wn == len(p) {
+			s.wbuf = nil
+			return s.wn, nil
+		}
+		// The socket would not take it all, or could not be used:
+		// the rest, and any error, as for any write.
+		s.werr = 0
+	}
 	err := s.rc.Write(s.writeFn)
 	n := s.wn
 	s.wbuf = nil
@@ -116,4 +134,24 @@ func (s *sockIO) write(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+func (s *sockIO) awaitReply() { s.await = true }
+
+func (s *sockIO) readWaited() bool {
+	w := s.waited
+	s.waited = false
+	return w
+}
+
+// writeAwait writes the pending buffer inside a wait to read the socket,
+// which forgets the socket's earlier readiness before it calls this, and
+// so before the write: a reply, which can only follow the write, wakes
+// the wait. A write that would block, or fails, ends it at once.
+func (s *sockIO) writeAwait(fd uintptr) bool {
+	if s.awaitWrote {
+		return true // readable, or the wait ended: the read that follows says which
+	}
+	s.awaitWrote = true
+	return !s.write(fd) || s.werr != 0
 }

@@ -133,6 +133,91 @@ func TestSocketIO(t *testing.T) {
 				t.Fatalf("Write past the deadline = %d, %v; want part of it and a timeout", n, err)
 			}
 		}},
+		{"a write that awaits the reply returns once the peer has answered, and the read then finds it", func(t *testing.T, c *net.TCPConn, s *sockIO, peer net.Conn) {
+			go func() {
+				buf := make([]byte, 4)
+				io.ReadFull(peer, buf)
+				time.Sleep(20 * time.Millisecond)
+				peer.Write([]byte("pong"))
+			}()
+			start := time.Now()
+			s.awaitReply()
+			if n, err := s.Write([]byte("ping")); n != 4 || err != nil {
+				t.Fatalf("Write = %d, %v", n, err)
+			}
+			if d := time.Since(start); d < 15*time.Millisecond {
+				t.Fatalf("Write returned after %v, before the reply", d)
+			}
+			s.readWaited()
+			buf := make([]byte, 4)
+			if n, err := s.Read(buf); err != nil || string(buf[:n]) != "pong" {
+				t.Fatalf("Read = %q, %v", buf[:n], err)
+			}
+			if s.readWaited() {
+				t.Error("the read after the wait found nothing")
+			}
+		}},
+		{"a read that finds nothing is told by readWaited, once", func(t *testing.T, c *net.TCPConn, s *sockIO, peer net.Conn) {
+			go func() {
+				time.Sleep(20 * time.Millisecond)
+				peer.Write([]byte("late"))
+			}()
+			if _, err := s.Read(make([]byte, 4)); err != nil {
+				t.Fatal(err)
+			}
+			if !s.readWaited() {
+				t.Error("readWaited = false after a read that waited")
+			}
+			if s.readWaited() {
+				t.Error("readWaited = true twice for one wait")
+			}
+		}},
+		{"a write that awaits the reply ends at the read deadline, which the read then reports", func(t *testing.T, c *net.TCPConn, s *sockIO, peer net.Conn) {
+			c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			s.awaitReply()
+			if n, err := s.Write([]byte("ping")); n != 4 || err != nil {
+				t.Fatalf("Write = %d, %v", n, err)
+			}
+			if _, err := s.Read(make([]byte, 4)); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("Read after the wait: %v; want a timeout", err)
+			}
+		}},
+		{"a write that awaits the reply from a peer that has closed returns, and the read reports the end", func(t *testing.T, c *net.TCPConn, s *sockIO, peer net.Conn) {
+			peer.Close()
+			time.Sleep(10 * time.Millisecond) // the close has arrived, as on an idle pooled connection
+			done := make(chan error, 1)
+			go func() {
+				s.awaitReply()
+				_, err := s.Write([]byte("ping"))
+				if err == nil {
+					_, err = s.Read(make([]byte, 4))
+				}
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("a write and a read on a connection the peer closed both succeeded")
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("a write that awaits the reply waited on a connection the peer had closed")
+			}
+		}},
+		{"a write that awaits the reply but does not fit the socket buffers still arrives whole", func(t *testing.T, c *net.TCPConn, s *sockIO, peer net.Conn) {
+			got := make(chan []byte, 1)
+			go func() {
+				b, _ := io.ReadAll(peer)
+				got <- b
+			}()
+			s.awaitReply()
+			if n, err := s.Write(big); err != nil || n != len(big) {
+				t.Fatalf("Write = %d, %v", n, err)
+			}
+			c.CloseWrite()
+			if b := <-got; !bytes.Equal(b, big) {
+				t.Fatalf("the peer read %d bytes, not the %d written", len(b), len(big))
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

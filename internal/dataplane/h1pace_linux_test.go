@@ -1,0 +1,66 @@
+package dataplane
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestH1WaitsForLateReplies checks, on sockets, that a connection whose
+// replies come late (as from another machine) turns to writing each
+// request and waiting for its reply, that requests go on to be answered
+// as before, and that a connection the upstream closed while idle is
+// still found stale and replaced, not waited on.
+func TestH1WaitsForLateReplies(t *testing.T) {
+	const perConn = 40
+	b := startScriptedBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for i := 1; ; i++ {
+			r, err := readRawRequest(br)
+			if err != nil {
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+			body := fmt.Sprintf("%s %d", r.line, i)
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			if i == perConn {
+				return // closes without a word, as at a server's limit of requests per connection
+			}
+		}
+	})
+	tr := newH1Transport((&net.Dialer{}).DialContext, time.Minute, &http.Transport{})
+	defer tr.CloseIdleConnections()
+	waiting := func() bool {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		p := tr.pools[b.addr]
+		return p != nil && len(p.idle) == 1 && p.idle[0].pace.awaitLeft > 0
+	}
+	const requests = 2*perConn + 20
+	for i := 1; i <= requests; i++ {
+		// A wait that missed its reply would end only here.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/r%d", b.addr, i), nil)
+		res, err := tr.RoundTrip(req)
+		if err != nil {
+			cancel()
+			t.Fatalf("request %d: %v", i, err)
+		}
+		got, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		cancel()
+		if want := fmt.Sprintf("GET /r%d HTTP/1.1 %d", i, (i-1)%perConn+1); err != nil || string(got) != want {
+			t.Fatalf("request %d: %q, %v; want %q", i, got, err, want)
+		}
+		if i == readAtOnceWindow+1 && !waiting() {
+			t.Fatalf("after %d late replies the connection still reads at once", readAtOnceWindow)
+		}
+	}
+	if n := b.conns.Load(); n != 3 {
+		t.Errorf("%d upstream connections for %d requests, %d per connection; want 3", n, requests, perConn)
+	}
+}
