@@ -403,7 +403,9 @@ func (pc *h1Conn) send() error {
 	if pc.rw == nil {
 		return pc.bw.Flush()
 	}
-	if pc.pace.await() {
+	// A head longer than the buffer may have gone out whole already, and
+	// then Flush writes nothing that could carry the wait.
+	if pc.bw.Buffered() > 0 && pc.pace.await() {
 		pc.rw.awaitReply()
 	} else {
 		pc.rw.readWaited()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,6 +46,10 @@ func TestH1WaitsForLateReplies(t *testing.T) {
 		// A wait that missed its reply would end only here.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/r%d", b.addr, i), nil)
+		if i%5 == 0 {
+			// A head longer than the connection's write buffer goes out in parts.
+			req.Header.Set("X-Long", strings.Repeat("x", 6000))
+		}
 		res, err := tr.RoundTrip(req)
 		if err != nil {
 			cancel()
