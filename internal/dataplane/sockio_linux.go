@@ -136,6 +136,8 @@ func (s *sockIO) write(fd uintptr) bool {
 	return true
 }
 
+// awaitReply: the next Write waits as a reader does, so no Read may run
+// beside it; none does while a request without a body is being sent.
 func (s *sockIO) awaitReply() { s.await = true }
 
 func (s *sockIO) readWaited() bool {
