@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -35,12 +36,6 @@ func TestH1WaitsForLateReplies(t *testing.T) {
 	})
 	tr := newH1Transport((&net.Dialer{}).DialContext, time.Minute, &http.Transport{})
 	defer tr.CloseIdleConnections()
-	waiting := func() bool {
-		tr.mu.Lock()
-		defer tr.mu.Unlock()
-		p := tr.pools[b.addr]
-		return p != nil && len(p.idle) == 1 && p.idle[0].pace.awaitLeft > 0
-	}
 	const requests = 2*perConn + 20
 	for i := 1; i <= requests; i++ {
 		// A wait that missed its reply would end only here.
@@ -61,11 +56,82 @@ func TestH1WaitsForLateReplies(t *testing.T) {
 		if want := fmt.Sprintf("GET /r%d HTTP/1.1 %d", i, (i-1)%perConn+1); err != nil || string(got) != want {
 			t.Fatalf("request %d: %q, %v; want %q", i, got, err, want)
 		}
-		if i == readAtOnceWindow+1 && !waiting() {
+		if i == readAtOnceWindow+1 && !awaitingReplies(tr, b.addr) {
 			t.Fatalf("after %d late replies the connection still reads at once", readAtOnceWindow)
 		}
 	}
 	if n := b.conns.Load(); n != 3 {
 		t.Errorf("%d upstream connections for %d requests, %d per connection; want 3", n, requests, perConn)
 	}
+}
+
+// TestH1WaitForReplyEndsWithItsRequest checks that a connection that
+// writes and waits for replies still gives up a reply that never comes
+// when the request's context ends, and that the next request is answered
+// on a connection of its own.
+func TestH1WaitForReplyEndsWithItsRequest(t *testing.T) {
+	const stallAt = readAtOnceWindow + 4
+	release := make(chan struct{})
+	b := startScriptedBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for i := 1; ; i++ {
+			r, err := readRawRequest(br)
+			if err != nil {
+				return
+			}
+			if r.line == fmt.Sprintf("GET /r%d HTTP/1.1", stallAt) {
+				<-release
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.line), r.line)
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	tr := newH1Transport((&net.Dialer{}).DialContext, time.Minute, &http.Transport{})
+	defer tr.CloseIdleConnections()
+	for i := 1; i <= stallAt+2; i++ {
+		timeout := 10 * time.Second
+		if i == stallAt {
+			if !awaitingReplies(tr, b.addr) {
+				t.Fatalf("after %d late replies the connection still reads at once", i-1)
+			}
+			timeout = 100 * time.Millisecond
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/r%d", b.addr, i), nil)
+		res, err := tr.RoundTrip(req)
+		if i == stallAt {
+			cancel()
+			if err == nil {
+				res.Body.Close()
+				t.Fatalf("request %d: a response, from a backend that never answered", i)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("request %d: %v; want the context's deadline", i, err)
+			}
+			continue
+		}
+		if err != nil {
+			cancel()
+			t.Fatalf("request %d: %v", i, err)
+		}
+		got, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		cancel()
+		if want := fmt.Sprintf("GET /r%d HTTP/1.1", i); err != nil || string(got) != want {
+			t.Fatalf("request %d: %q, %v; want %q", i, got, err, want)
+		}
+	}
+	if n := b.conns.Load(); n != 2 {
+		t.Errorf("%d upstream connections; want 2, the one given up and its replacement", n)
+	}
+}
+
+// awaitingReplies reports whether tr's one idle connection to addr writes
+// and waits for its replies.
+func awaitingReplies(tr *h1Transport, addr string) bool {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	p := tr.pools[addr]
+	return p != nil && len(p.idle) == 1 && p.idle[0].pace.awaitLeft > 0
 }
