@@ -146,16 +146,28 @@ func TestStatsAndMarkdown(t *testing.T) {
 	if ng.rps != 200 || ng.rpsMin != 100 || ng.rpsMax != 300 || ng.cpuPer100k != 50 || ng.backendPer100k != 25 {
 		t.Errorf("nginx stats %+v", ng)
 	}
+	rep.rss["nginx"] = rssInfo{bytes: 20 << 20, anon: 8 << 20, file: 4 << 20, procs: 2}
+	rep.rss["meshgate"] = rssInfo{bytes: 60 << 20, anon: 16 << 20, file: 40 << 20, procs: 1}
 	md := rep.markdown()
 	// meshgate: 100 + 50 s of CPU per 100k requests for itself and the
 	// backend, against nginx's 50 + 25.
-	for _, want := range []string{"| meshgate | 100 | 50–150 (100 %) | 0.50× |", "| 2.00× |", "| 100.00 | 2.00× | – | 50.00 | 2.00× | 0 |"} {
+	for _, want := range []string{"| meshgate | 100 | 50–150 (100 %) | 0.50× |", "| 2.00× |", "| 100.00 | 2.00× | – | 50.00 | 2.00× | 0 |",
+		"| meshgate | 1 | 60.0 | 3.00× | – | 16.0 | 2.00× | 40.0 |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
 	}
 	if _, err := parseFlags([]string{"-targets", "envoy"}); err == nil {
 		t.Error("unknown target accepted")
+	}
+}
+
+// TestMemoryOf reads this test's own process: resident memory splits into
+// anonymous memory and pages of files, and the peak is at least both.
+func TestMemoryOf(t *testing.T) {
+	m := memoryOf(os.Getpid())
+	if m.procs < 1 || m.anon <= 0 || m.file <= 0 || m.bytes < m.anon+m.file {
+		t.Errorf("memoryOf(self) = %+v", m)
 	}
 }
 

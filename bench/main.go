@@ -229,8 +229,9 @@ type report struct {
 }
 
 type rssInfo struct {
-	bytes int64
-	procs int
+	bytes      int64 // peak
+	anon, file int64 // resident at the end of the throughput rounds
+	procs      int
 }
 
 func run(ctx context.Context, o *options) error {
@@ -343,8 +344,7 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 	for _, t := range rep.targets {
-		b, n := peakRSS(t.pid())
-		rep.rss[t.name] = rssInfo{b, n}
+		rep.rss[t.name] = memoryOf(t.pid())
 	}
 	if o.profile > 0 && mg != nil && ctx.Err() == nil {
 		p, err := profileMeshgate(o, mg)

@@ -143,27 +143,37 @@ func cpuTicks(pid int) int64 {
 	return sum
 }
 
-// peakRSS is the sum of VmHWM over pid and its descendants, in bytes, and
-// how many processes that is.
-func peakRSS(pid int) (int64, int) {
-	var sum int64
-	n := 0
+// memoryOf sums, over pid and its descendants, the peak resident memory
+// (VmHWM) and what is resident now, apart: anonymous memory (heap, stacks)
+// and pages of files (the binary and its libraries), which the page cache
+// shares and can drop.
+func memoryOf(pid int) rssInfo {
+	var m rssInfo
 	for _, p := range tree(pid) {
 		f, err := os.Open(fmt.Sprintf("/proc/%d/status", p))
 		if err != nil {
 			continue
 		}
+		m.procs++
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-				sum += kb << 10
-				n++
+			name, v, ok := strings.Cut(sc.Text(), ":")
+			if !ok {
+				continue
+			}
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			switch name {
+			case "VmHWM":
+				m.bytes += kb << 10
+			case "RssAnon":
+				m.anon += kb << 10
+			case "RssFile":
+				m.file += kb << 10
 			}
 		}
 		f.Close()
 	}
-	return sum, n
+	return m
 }
 
 // cpuBusy is the busy and total jiffies of one CPU from /proc/stat.

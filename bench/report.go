@@ -147,12 +147,14 @@ func (r *report) markdown() string {
 		b.WriteString("\n")
 	}
 	if len(r.rss) > 0 {
-		b.WriteString("#### Peak memory (VmHWM summed over the server's processes, over the whole run)\n\n")
-		b.WriteString("| server | processes | peak RSS MiB | × nginx | × direct |\n|---|--:|--:|--:|--:|\n")
+		b.WriteString("#### Memory (summed over the server's processes: the peak over the whole run, and what was resident after the last round, anonymous memory apart from pages of files such as the binary, which the page cache shares and can drop)\n\n")
+		b.WriteString("| server | processes | peak RSS MiB | × nginx | × direct | resident after: anonymous MiB | × nginx | files MiB |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")
 		ng, direct := float64(r.rss["nginx"].bytes), float64(r.rss["direct"].bytes)
+		ngAnon := float64(r.rss["nginx"].anon)
 		for _, t := range r.targets {
 			m := r.rss[t.name]
-			fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %s |\n", t.name, m.procs, float64(m.bytes)/(1<<20), ratio(float64(m.bytes), ng), ratio(float64(m.bytes), direct))
+			fmt.Fprintf(&b, "| %s | %d | %.1f | %s | %s | %.1f | %s | %.1f |\n", t.name, m.procs, mib(m.bytes), ratio(float64(m.bytes), ng), ratio(float64(m.bytes), direct),
+				mib(m.anon), ratio(float64(m.anon), ngAnon), mib(m.file))
 		}
 		b.WriteString("\n")
 	}
@@ -265,3 +267,5 @@ func sessionLine() string {
 	}
 	return "every server in the runner's session; the kernel's autogroup scheduling is " + auto
 }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
