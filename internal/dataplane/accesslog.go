@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/textproto"
 	"os"
 	"strconv"
 	"strings"
@@ -28,6 +29,9 @@ type accessLog struct {
 	w    *logWriter
 	text []segment   // text format, ends with a newline
 	json []jsonField // JSON format, when set
+	// readsResponse: the format prints fields of the response, which the
+	// client's response header must then hold when the line is written.
+	readsResponse bool
 }
 
 type jsonField struct {
@@ -116,6 +120,7 @@ var operators = map[string]opKind{
 type operator struct {
 	kind  opKind
 	names []string // header names for REQ/RESP/TRAILER, the alternative second
+	keys  []string // names in canonical form, the header maps' keys
 	max   int      // truncate to this many bytes; 0 keeps all
 	time  []timePart
 }
@@ -209,6 +214,7 @@ func parseOperator(s string) (*operator, int, error) {
 		}
 		for _, n := range strings.SplitN(args, "?", 2) {
 			op.names = append(op.names, strings.ToLower(n))
+			op.keys = append(op.keys, textproto.CanonicalMIMEHeaderKey(n))
 		}
 	case opStartTime:
 		if hasArgs && args != "" {
@@ -226,13 +232,91 @@ type logFiles struct {
 	files map[string]*logWriter
 }
 
+// logWriter is one access log destination. Lines collect in a buffer that
+// goes out in one write once it holds logFlushSize bytes, logFlushDelay
+// after the first line it took, and at shutdown, so that a busy gateway
+// does not make a system call for every request. Envoy, which App Mesh
+// ran, batches its file access logs the same way (every 10 s by default);
+// a second keeps the lines near live for whoever watches them.
 type logWriter struct {
 	path   string
-	mu     sync.Mutex // one line at a time
-	f      *os.File
 	owned  bool // opened here, closed at Shutdown
 	warned atomic.Bool
 	log    *slog.Logger
+
+	mu     sync.Mutex // guards what follows, up to wmu
+	buf    []byte     // lines not yet written
+	armed  bool       // timer will flush buf
+	timer  *time.Timer
+	closed bool // lines after close are written at once
+
+	// wmu orders the writes: a flush takes it before it lets go of mu,
+	// so lines reach f in the order they came.
+	wmu sync.Mutex
+	f   *os.File
+	out []byte // the lines being written, under wmu
+}
+
+const (
+	logFlushSize  = 64 << 10
+	logFlushDelay = time.Second
+)
+
+// writeLine takes one whole line.
+func (w *logWriter) writeLine(line []byte) {
+	w.mu.Lock()
+	w.buf = append(w.buf, line...)
+	if len(w.buf) < logFlushSize && !w.closed {
+		if !w.armed {
+			w.armed = true
+			if w.timer == nil {
+				w.timer = time.AfterFunc(logFlushDelay, w.flush)
+			} else {
+				w.timer.Reset(logFlushDelay)
+			}
+		}
+		w.mu.Unlock()
+		return
+	}
+	w.flushLocked()
+}
+
+// flush writes the lines the buffer holds.
+func (w *logWriter) flush() {
+	w.mu.Lock()
+	w.flushLocked()
+}
+
+// flushLocked is flush with w.mu held, which it releases.
+func (w *logWriter) flushLocked() {
+	w.armed = false // a timer still pending finds nothing, or the next lines
+	if len(w.buf) == 0 {
+		w.mu.Unlock()
+		return
+	}
+	w.wmu.Lock()
+	w.buf, w.out = w.out[:0], w.buf
+	w.mu.Unlock()
+	_, err := w.f.Write(w.out)
+	w.wmu.Unlock()
+	if err != nil && !w.warned.Swap(true) {
+		w.log.Warn("access log write failed", "path", w.path, "error", err)
+	}
+}
+
+// close writes what is left and closes the file if it was opened here.
+func (w *logWriter) close() {
+	w.mu.Lock()
+	w.closed = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.flushLocked()
+	if w.owned {
+		w.wmu.Lock()
+		w.f.Close()
+		w.wmu.Unlock()
+	}
 }
 
 func newLogFiles(log *slog.Logger) *logFiles {
@@ -267,12 +351,37 @@ func (l *logFiles) accessLog(cfg *ir.AccessLog) (*accessLog, error) {
 		}
 		a.text = segs
 	}
+	a.readsResponse = readsResponse(a.text)
+	for _, f := range a.json {
+		a.readsResponse = a.readsResponse || readsResponse(f.segs)
+	}
 	w, err := l.writer(cfg.Path)
 	if err != nil {
 		return nil, err
 	}
 	a.w = w
 	return a, nil
+}
+
+// readsResponse reports whether segs print a field of the response other
+// than x-envoy-upstream-service-time, which the gateway times itself.
+func readsResponse(segs []segment) bool {
+	for _, s := range segs {
+		if s.op == nil {
+			continue
+		}
+		switch s.op.kind {
+		case opTrailer:
+			return true
+		case opResp:
+			for _, n := range s.op.names {
+				if n != "x-envoy-upstream-service-time" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (l *logFiles) writer(path string) (*logWriter, error) {
@@ -302,12 +411,17 @@ func (l *logFiles) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for path, w := range l.files {
-		if w.owned {
-			w.mu.Lock()
-			w.f.Close()
-			w.mu.Unlock()
-		}
+		w.close()
 		delete(l.files, path)
+	}
+}
+
+// flush writes out every destination's buffered lines.
+func (l *logFiles) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, w := range l.files {
+		w.flush()
 	}
 }
 
@@ -323,22 +437,12 @@ func (a *accessLog) write(e *exchange, elapsed time.Duration) {
 		for _, s := range a.text {
 			if s.op == nil {
 				b.WriteString(s.lit)
-				continue
+			} else if !s.op.appendTo(b, e, elapsed) {
+				b.WriteByte('-')
 			}
-			v, ok := s.op.value(e, elapsed)
-			if !ok {
-				v = "-"
-			}
-			b.WriteString(v)
 		}
 	}
-	w := a.w
-	w.mu.Lock()
-	_, err := w.f.Write(b.Bytes())
-	w.mu.Unlock()
-	if err != nil && !w.warned.Swap(true) {
-		w.log.Warn("access log write failed", "path", w.path, "error", err)
-	}
+	a.w.writeLine(b.Bytes())
 }
 
 // formatJSON writes one object. A value that is exactly one operator keeps
@@ -354,14 +458,16 @@ func (a *accessLog) formatJSON(b *bytes.Buffer, e *exchange, elapsed time.Durati
 		b.WriteByte(':')
 		if len(f.segs) == 1 && f.segs[0].op != nil {
 			op := f.segs[0].op
-			v, ok := op.value(e, elapsed)
-			switch {
-			case !ok:
-				b.WriteString("null")
-			case op.numeric():
-				b.WriteString(v)
-			default:
+			if op.numeric() {
+				if !op.appendTo(b, e, elapsed) {
+					b.WriteString("null")
+				}
+				continue
+			}
+			if v, ok := op.value(e, elapsed); ok {
 				appendJSONString(b, v)
+			} else {
+				b.WriteString("null")
 			}
 			continue
 		}
@@ -390,19 +496,73 @@ func (op *operator) numeric() bool {
 	return false
 }
 
+// appendTo writes the operator's text for one exchange to b, as value
+// gives it, without making a string of it where it can; false means unset,
+// and then it wrote nothing.
+func (op *operator) appendTo(b *bytes.Buffer, e *exchange, elapsed time.Duration) bool {
+	if op.kind == opReq && op.names[0] == "x-request-id" && op.max == 0 && e.reqID.set {
+		if vals := e.r.Header[op.keys[0]]; len(vals) == 0 || vals[0] == "" {
+			b.Write(e.reqID.b[:]) // the id the gateway made, as requestHeader has it
+			return true
+		}
+	}
+	var n int64
+	switch op.kind {
+	case opResponseCode:
+		n = int64(e.status)
+	case opBytesReceived:
+		n = e.bytesRecv.Load()
+	case opBytesSent:
+		n = e.bytesSent
+	case opDuration:
+		n = elapsed.Milliseconds()
+	case opResponseDuration:
+		if !e.wroteHeader {
+			return false
+		}
+		n = e.firstByte.Milliseconds()
+	default:
+		v, ok := op.value(e, elapsed)
+		if ok {
+			b.WriteString(v)
+		}
+		return ok
+	}
+	b.Write(strconv.AppendInt(b.AvailableBuffer(), n, 10))
+	return true
+}
+
+// startTimeText is a START_TIME in the default format, kept for the
+// millisecond it names: a busy gateway logs many requests in each.
+type startTimeText struct {
+	ms   int64
+	text string
+}
+
+var lastStartTime atomic.Pointer[startTimeText]
+
+func defaultStartTime(t time.Time) string {
+	ms := t.UnixMilli()
+	if c := lastStartTime.Load(); c != nil && c.ms == ms {
+		return c.text
+	}
+	c := &startTimeText{ms: ms, text: t.UTC().Format("2006-01-02T15:04:05.000Z")}
+	lastStartTime.Store(c)
+	return c.text
+}
+
 // value is the operator's text for one exchange; false means unset ("-").
 func (op *operator) value(e *exchange, elapsed time.Duration) (string, bool) {
 	r := e.r
 	switch op.kind {
 	case opStartTime:
-		t := e.start.UTC()
 		if op.time != nil {
-			return formatTime(t, op.time), true
+			return formatTime(e.start.UTC(), op.time), true
 		}
-		return t.Format("2006-01-02T15:04:05.000Z"), true
+		return defaultStartTime(e.start), true
 	case opReq, opReqWithoutQuery:
-		for _, n := range op.names {
-			if v, ok := e.requestHeader(n); ok {
+		for i, n := range op.names {
+			if v, ok := e.requestHeader(n, op.keys[i]); ok {
 				if op.kind == opReqWithoutQuery {
 					v, _, _ = strings.Cut(v, "?")
 				}
@@ -411,8 +571,8 @@ func (op *operator) value(e *exchange, elapsed time.Duration) (string, bool) {
 		}
 		return "", false
 	case opResp, opTrailer:
-		for _, n := range op.names {
-			if v, ok := e.responseHeader(n, op.kind == opTrailer); ok {
+		for i, n := range op.names {
+			if v, ok := e.responseHeader(n, op.keys[i], op.kind == opTrailer); ok {
 				return op.truncate(v), true
 			}
 		}
@@ -490,8 +650,8 @@ func hostOnly(addr string) (string, bool) {
 }
 
 // requestHeader is REQ(name): the request as forwarded upstream, with the
-// pseudo-headers Envoy knows.
-func (e *exchange) requestHeader(name string) (string, bool) {
+// pseudo-headers Envoy knows. key is name in canonical form.
+func (e *exchange) requestHeader(name, key string) (string, bool) {
 	r := e.r
 	routed := e.d.GatewayRoute != nil
 	switch name {
@@ -522,19 +682,19 @@ func (e *exchange) requestHeader(name string) (string, bool) {
 		}
 		return "", false
 	case "x-request-id":
-		if v := r.Header.Get(name); v != "" {
-			return v, true
+		if vals := r.Header[key]; len(vals) > 0 && vals[0] != "" {
+			return vals[0], true
 		}
 		return e.reqID.String(), e.reqID.set
 	}
-	vals := r.Header.Values(name)
+	vals := r.Header[key]
 	if len(vals) == 0 {
 		return "", false
 	}
 	return vals[0], true
 }
 
-func (e *exchange) responseHeader(name string, trailer bool) (string, bool) {
+func (e *exchange) responseHeader(name, key string, trailer bool) (string, bool) {
 	h := e.Header()
 	if trailer {
 		if v := h.Get(http.TrailerPrefix + name); v != "" {
@@ -546,7 +706,7 @@ func (e *exchange) responseHeader(name string, trailer bool) (string, bool) {
 		}
 		return "", false
 	}
-	vals := h.Values(name)
+	vals := h[key]
 	if len(vals) == 0 {
 		return "", false
 	}

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bufio"
 	"net"
+	"path/filepath"
 	"runtime"
 	"testing"
 
@@ -26,6 +27,12 @@ func TestDirectPathAllocations(t *testing.T) {
 	for _, method := range []string{"GET", "DELETE"} {
 		t.Run(method, func(t *testing.T) { directPathAllocations(t, g, method) })
 	}
+	// An access log in Envoy's default format, as App Mesh gateways often
+	// had, writes a line for each request without allocating for it.
+	cfg := meshConfig([]*ir.Listener{listenerOf(8080, route("r", "b", ir.Match{Prefix: "/"}))}, bk)
+	cfg.Gateways[0].AccessLog = &ir.AccessLog{Path: filepath.Join(t.TempDir(), "access.log")}
+	logged := startGateway(t, cfg)
+	t.Run("GET with an access log", func(t *testing.T) { directPathAllocations(t, logged, "GET") })
 }
 
 func directPathAllocations(t *testing.T, g *gateway, method string) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -196,8 +197,14 @@ func BenchmarkProxyInMemory(b *testing.B) {
 			"Cookie: session=abcdef0123456789; theme=dark\r\nReferer: http://bench.example.com/index.html\r\n" +
 			"Cache-Control: no-cache\r\nSec-Fetch-Mode: navigate\r\n\r\n"},
 	} {
-		b.Run(bc.name, func(b *testing.B) { benchmarkInMemory(b, bc.req) })
+		b.Run(bc.name, func(b *testing.B) { benchmarkInMemory(b, bc.req, nil) })
 	}
+	// With the gateway's access log on, in Envoy's default format, as App
+	// Mesh gateways often had it.
+	b.Run("wrk-access-log", func(b *testing.B) {
+		benchmarkInMemory(b, "GET /items/42 HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: wrk\r\n\r\n",
+			&ir.AccessLog{Path: filepath.Join(b.TempDir(), "access.log")})
+	})
 	// Many connections at once, each request waiting its turn for the
 	// client and for the upstream as it does on sockets: what the work
 	// per request costs when each connection's state is colder.
@@ -258,11 +265,13 @@ func benchmarkInMemoryConns(b *testing.B, req string, conns int) {
 	}
 }
 
-func benchmarkInMemory(b *testing.B, req string) {
+func benchmarkInMemory(b *testing.B, req string, log *ir.AccessLog) {
 	res := []byte("HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 09:38:16 GMT\r\nContent-Type: text/plain\r\nContent-Length: " +
 		strconv.Itoa(len(rawBody)) + "\r\nConnection: keep-alive\r\n\r\n" + rawBody)
 	bk := &backend{name: "b", addr: "127.0.0.1:9", port: 9}
-	g := startGateway(b, meshConfig([]*ir.Listener{listenerOf(8080, route("r", "b", ir.Match{Prefix: "/"}))}, bk))
+	cfg := meshConfig([]*ir.Listener{listenerOf(8080, route("r", "b", ir.Match{Prefix: "/"}))}, bk)
+	cfg.Gateways[0].AccessLog = log
+	g := startGateway(b, cfg)
 	var up *memUpstream
 	g.p.up.dialConn = func(context.Context, string, string) (net.Conn, error) {
 		if up != nil {

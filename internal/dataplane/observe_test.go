@@ -3,12 +3,15 @@ package dataplane
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +19,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-func readLines(t *testing.T, path string) []string {
+// logLines writes out the gateway's buffered access log lines and reads
+// the file at path.
+func (g *gateway) logLines(path string) []string {
+	g.t.Helper()
+	g.p.logs.flush()
+	return readLines(g.t, path)
+}
+
+func readLines(t testing.TB, path string) []string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -49,7 +60,7 @@ func TestAccessLogText(t *testing.T) {
 		header: http.Header{"X-Custom": {"abcdef"}, "X-Request-Id": {"rid-1"}}})
 	g.do(request{path: "/nothing", host: "shop.example.com"})
 
-	lines := readLines(t, path)
+	lines := g.logLines(path)
 	want := []string{
 		"earlier line",
 		"POST /backend/items?x=1 /items?x=1 HTTP/1.1 200 - 5 " + b.addr + " demo/b-vn demo/backend b.demo.svc.cluster.local abc v7 rid-1 100%",
@@ -70,7 +81,7 @@ func TestAccessLogDefaultFormat(t *testing.T) {
 	cfg, b := accessLogConfig(t, &ir.AccessLog{Path: path})
 	g := startGateway(t, cfg)
 	g.do(request{path: "/backend/x", host: "shop.example.com", header: http.Header{"User-Agent": {"probe/1"}, "X-Forwarded-For": {"203.0.113.9"}}})
-	lines := readLines(t, path)
+	lines := g.logLines(path)
 	re := regexp.MustCompile(`^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] "GET /backend/x HTTP/1\.1" 200 - 0 \d+ \d+ \d+ "203\.0\.113\.9" "probe/1" "[0-9a-f-]{36}" "b\.demo\.svc\.cluster\.local" "` + regexp.QuoteMeta(b.addr) + `"$`)
 	if len(lines) != 1 || !re.MatchString(lines[0]) {
 		t.Fatalf("default format line:\n%s", strings.Join(lines, "\n"))
@@ -93,7 +104,7 @@ func TestAccessLogJSON(t *testing.T) {
 	g := startGateway(t, cfg)
 	g.do(request{path: "/backend/x"})
 	g.do(request{path: "/nothing"})
-	lines := readLines(t, path)
+	lines := g.logLines(path)
 	if len(lines) != 2 {
 		t.Fatalf("lines: %q", lines)
 	}
@@ -131,6 +142,95 @@ func TestAccessLogJSON(t *testing.T) {
 	}
 	if strings.Index(lines[0], `"start"`) > strings.Index(lines[0], `"method"`) {
 		t.Errorf("keys out of order: %s", lines[0])
+	}
+}
+
+// TestAccessLogWrittenInBatches checks that lines reach the file on their
+// own within a while, with nothing flushing them, and that a shutdown
+// writes those still buffered.
+func TestAccessLogWrittenInBatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	cfg, _ := accessLogConfig(t, &ir.AccessLog{Path: path, Text: "%REQ(:PATH)%\n"})
+	g := startGateway(t, cfg)
+	g.do(request{path: "/backend/first"})
+	for deadline := time.Now().Add(20 * logFlushDelay); ; {
+		if b, _ := os.ReadFile(path); string(b) == "/first\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the line never reached the file; it holds %q", readLines(t, path))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	g.do(request{path: "/backend/second"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if lines := readLines(t, path); strings.Join(lines, " ") != "/first /second" {
+		t.Errorf("after shutdown the file holds %q", lines)
+	}
+}
+
+// TestLogWriterKeepsLinesWhole writes lines from many goroutines, far more
+// than one buffer holds: every line arrives whole, and each goroutine's in
+// the order it wrote them.
+func TestLogWriterKeepsLinesWhole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	files := newLogFiles(slog.New(slog.DiscardHandler))
+	w, err := files.writer(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, lines = 8, 2000
+	pad := strings.Repeat("x", 100)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range lines {
+				w.writeLine(fmt.Appendf(nil, "%d %d %s\n", i, n, pad))
+			}
+		}()
+	}
+	wg.Wait()
+	files.close()
+	got := readLines(t, path)
+	if len(got) != writers*lines {
+		t.Fatalf("%d lines, want %d", len(got), writers*lines)
+	}
+	next := make([]int, writers)
+	for _, l := range got {
+		var i, n int
+		var rest string
+		if _, err := fmt.Sscanf(l, "%d %d %s", &i, &n, &rest); err != nil || rest != pad || i < 0 || i >= writers {
+			t.Fatalf("broken line %q", l)
+		}
+		if n != next[i] {
+			t.Fatalf("writer %d: line %d after line %d", i, n, next[i]-1)
+		}
+		next[i]++
+	}
+}
+
+func TestReadsResponse(t *testing.T) {
+	for format, want := range map[string]bool{
+		defaultLogFormat:                          false,
+		"%REQ(:PATH)% %RESPONSE_CODE%":            false,
+		"%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%":   false,
+		"%RESP(CONTENT-TYPE)%":                    true,
+		"%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME?X)%": true,
+		"%TRAILER(GRPC-STATUS)%":                  true,
+	} {
+		segs, err := parseFormat(format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readsResponse(segs); got != want {
+			t.Errorf("readsResponse(%q) = %v, want %v", format, got, want)
+		}
 	}
 }
 

@@ -269,8 +269,9 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 	if hw != nil && hw.lines != nil {
 		// The lines belong to the call, which may serve another request
 		// once this returns: a head written after that (no body came)
-		// and the access log read the header instead.
-		if !hw.wroteHead || e.logged() {
+		// and an access log that prints response fields read the header
+		// instead.
+		if !hw.wroteHead || e.logReadsResponse() {
 			hw.fill()
 		} else {
 			hw.lines, hw.noted = nil, nil

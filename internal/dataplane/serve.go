@@ -72,6 +72,9 @@ func (e *exchange) Header() http.Header { return e.w.Header() }
 // reader of its timings other than the elapsed time.
 func (e *exchange) logged() bool { return e.snap != nil && e.snap.log != nil }
 
+// logReadsResponse: the access log prints fields of the response.
+func (e *exchange) logReadsResponse() bool { return e.logged() && e.snap.log.readsResponse }
+
 func (e *exchange) WriteHeader(code int) {
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
 		e.w.WriteHeader(code) // informational: the real status comes later
