@@ -111,6 +111,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.loadCPU, "load-cpu", "0", "CPU of the load generators and this runner")
 	fs.StringVar(&o.serverCPU, "server-cpu", "1", "CPU of the proxies and the backend")
 	fs.StringVar(&o.backendCPU, "backend-cpu", "", "CPU of the backend (default: -server-cpu's). With -load-cpu's, each proxy has its CPU to itself, as where the backend runs on machines of its own; the backend then takes its CPU from the load generator's (Finding 28)")
+	fs.BoolVar(&accessLogs, "access-log", false, "every proxy logs each request to a file in the output directory (meshgate: Envoy's default format; nginx: buffer=64k flush=1s; HAProxy: option httplog to its log; Caddy: a file)")
 	fs.BoolVar(&ownSessions, "sessions", false, "start each server in a session of its own (setsid), as separate services run; with the kernel's autogroup scheduling each is then a scheduling group apart")
 	fs.StringVar(&o.meshgate, "meshgate", "", "meshgate binary (default: go build ./cmd/meshgate)")
 	fs.StringVar(&o.out, "out", "", "output directory (default bench/out/TIMESTAMP)")

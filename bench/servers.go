@@ -97,9 +97,15 @@ func nginxStart(name, dir, cpu, conf string) (*process, error) {
 	return start(name, cpu, filepath.Join(dir, name+".log"), nil, "nginx", "-p", dir, "-e", "stderr", "-c", path)
 }
 
+// accessLogs (-access-log) has every proxy log each request to a file in
+// the run's directory, written in batches where the proxy can: what
+// logging costs, as most gateways run with it on.
+var accessLogs bool
+
 // startNginx is nginx as a keep-alive reverse proxy: one worker, an upstream
-// keepalive pool larger than the connection count, access log off, the
-// X-Forwarded-* headers meshgate adds too.
+// keepalive pool larger than the connection count, access log off (with
+// -access-log, buffered: buffer=64k flush=1s), the X-Forwarded-* headers
+// meshgate adds too.
 func startNginx(ctx context.Context, dir, cpu string, backend int, cf certFiles) (*target, error) {
 	ports, err := freePorts(3)
 	if err != nil {
@@ -114,6 +120,11 @@ func startNginx(ctx context.Context, dir, cpu string, backend int, cf certFiles)
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_set_header X-Forwarded-Host $host;
         }`
+	nginxLog, logNote := "access_log off;", "access_log off"
+	if accessLogs {
+		nginxLog = fmt.Sprintf("access_log %s combined buffer=64k flush=1s;", filepath.Join(dir, "nginx-access.log"))
+		logNote = "access_log combined buffer=64k flush=1s"
+	}
 	conf := fmt.Sprintf(`worker_processes 1;
 daemon off;
 pid %[1]s/nginx.pid;
@@ -121,7 +132,7 @@ error_log stderr warn;
 worker_rlimit_nofile 65535;
 events { worker_connections 16384; }
 http {
-    access_log off;
+    %[9]s
     keepalive_requests 1000000;
     keepalive_timeout 300s;
     client_body_temp_path %[1]s/nginx-tmp/body;
@@ -147,32 +158,39 @@ http {
         %[5]s
     }
 }
-`, dir, backend, ports[0], ports[1], location, ports[2], cf.cert, cf.key)
+`, dir, backend, ports[0], ports[1], location, ports[2], cf.cert, cf.key, nginxLog)
 	p, err := nginxStart("nginx", dir, cpu, conf)
 	if err != nil {
 		return nil, err
 	}
 	t := &target{name: "nginx", h1: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), h2c: fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
 		tls: fmt.Sprintf("https://127.0.0.1:%d", ports[2]), path: "/items/42", proc: p,
-		notes: "worker_processes 1, upstream keepalive 512, access_log off; h2c on a second port (`listen ... http2`), TLS on a third (`listen ... ssl http2`)"}
+		notes: "worker_processes 1, upstream keepalive 512, " + logNote + "; h2c on a second port (`listen ... http2`), TLS on a third (`listen ... ssl http2`)"}
 	return t, waitServing(ctx, t.h1+t.path, p)
 }
 
 // startHAProxy is HAProxy in HTTP mode with one thread, server connections
-// reused across clients, no logging, X-Forwarded-For added; its clear-text
-// frontend also takes h2c with prior knowledge.
+// reused across clients, no logging (with -access-log, option httplog to
+// its standard output, which goes to its log file), X-Forwarded-For added;
+// its clear-text frontend also takes h2c with prior knowledge.
 func startHAProxy(ctx context.Context, dir, cpu string, backend int, cf certFiles) (*target, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
+	haLog, haDefaults, logNote := "", "", "no log"
+	if accessLogs {
+		haLog = "\n    log stdout format raw local0"
+		haDefaults = "\n    log global\n    option httplog"
+		logNote = "option httplog to its standard output (its log file)"
+	}
 	conf := fmt.Sprintf(`global
     nbthread 1
     maxconn 8000
-    pidfile %[1]s/haproxy.pid
+    pidfile %[1]s/haproxy.pid%[6]s
 
 defaults
-    mode http
+    mode http%[7]s
     timeout connect 5s
     timeout client 60s
     timeout server 60s
@@ -190,7 +208,7 @@ frontend fe_tls
 
 backend be
     server b1 127.0.0.1:%[2]d
-`, dir, backend, ports[0], ports[1], cf.both)
+`, dir, backend, ports[0], ports[1], cf.both, haLog, haDefaults)
 	path, err := writeFile(dir, "haproxy.cfg", conf)
 	if err != nil {
 		return nil, err
@@ -201,13 +219,13 @@ backend be
 	}
 	u := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	t := &target{name: "haproxy", h1: u, h2c: u, tls: fmt.Sprintf("https://127.0.0.1:%d", ports[1]), path: "/items/42", proc: p,
-		notes: "nbthread 1, http-reuse always, option forwardfor, no log; TLS on a second frontend (`alpn h2,http/1.1`)"}
+		notes: "nbthread 1, http-reuse always, option forwardfor, " + logNote + "; TLS on a second frontend (`alpn h2,http/1.1`)"}
 	return t, waitServing(ctx, t.h1+t.path, p)
 }
 
 // startCaddy is Caddy's reverse_proxy with an idle pool sized for the load,
 // GOMAXPROCS=1, h1 and h2c, no admin endpoint and no access log (Caddy logs
-// requests only when told to).
+// requests only when told to; with -access-log, to a file).
 func startCaddy(ctx context.Context, dir, cpu string, backend int, cf certFiles) (*target, error) {
 	ports, err := freePorts(2)
 	if err != nil {
@@ -220,6 +238,11 @@ func startCaddy(ctx context.Context, dir, cpu string, backend int, cf certFiles)
 			keepalive_idle_conns_per_host 1024
 		}
 	}`, backend)
+	logNote := "no access log"
+	if accessLogs {
+		proxy += fmt.Sprintf("\n\tlog {\n\t\toutput file %s\n\t}", filepath.Join(dir, "caddy-access.log"))
+		logNote = "access log to a file"
+	}
 	conf := fmt.Sprintf(`{
 	admin off
 	auto_https off
@@ -252,7 +275,7 @@ https://127.0.0.1:%[2]d {
 	}
 	u := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	t := &target{name: "caddy", h1: u, h2c: u, tls: fmt.Sprintf("https://127.0.0.1:%d", ports[1]), path: "/items/42", proc: p,
-		notes: "GOMAXPROCS=1, keepalive_idle_conns(_per_host) 1024, h1+h2c, TLS (h1+h2) on a second site, no access log"}
+		notes: "GOMAXPROCS=1, keepalive_idle_conns(_per_host) 1024, h1+h2c, TLS (h1+h2) on a second site, " + logNote}
 	return t, waitServing(ctx, t.h1+t.path, p)
 }
 
@@ -304,6 +327,9 @@ func startMeshgate(ctx context.Context, bin, dir, cpu, name string, routes, back
 	}
 	mdir := filepath.Join(dir, name+"-manifests")
 	mo := manifests.Options{Routes: routes, Port: ports[0]}
+	if accessLogs {
+		mo.AccessLog = filepath.Join(dir, name+"-access.log")
+	}
 	if cf != nil {
 		mo.TLS = &manifests.TLS{CertificateChain: cf.cert, PrivateKey: cf.key}
 	}
@@ -325,7 +351,7 @@ func startMeshgate(ctx context.Context, bin, dir, cpu, name string, routes, back
 	}
 	u := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	m := &meshgate{target: &target{name: name, h1: u, h2c: u, path: path, proc: p,
-		notes: fmt.Sprintf("GOMAXPROCS=1, %d GatewayRoute(s), request %s", routes, path)},
+		notes: fmt.Sprintf("GOMAXPROCS=1, %d GatewayRoute(s), request %s%s", routes, path, map[bool]string{true: ", access log in Envoy's default format"}[accessLogs])},
 		dir: mdir, admin: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), port: ports[0]}
 	if cf != nil {
 		u = fmt.Sprintf("https://127.0.0.1:%d", ports[0])

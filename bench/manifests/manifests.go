@@ -43,6 +43,9 @@ type Options struct {
 	Port int
 	// TLS, when set, makes the listener terminate TLS.
 	TLS *TLS
+	// AccessLog, when set, is the file the gateway logs each request to,
+	// in Envoy's default format.
+	AccessLog string
 }
 
 // TLS is a listener with TLS mode STRICT and a certificate from files.
@@ -273,12 +276,23 @@ metadata:
   podSelector:
     matchLabels:
       app: bench-gw
-  listeners:
+%s  listeners:
     - portMapping:
         port: %d
         protocol: http
-%s`, o.Port, tlsYAML(o.TLS)))
+%s`, accessLogYAML(o.AccessLog), o.Port, tlsYAML(o.TLS)))
 	return b.String()
+}
+
+func accessLogYAML(path string) string {
+	if path == "" {
+		return ""
+	}
+	return fmt.Sprintf(`  logging:
+    accessLog:
+      file:
+        path: %s
+`, path)
 }
 
 func tlsYAML(t *TLS) string {

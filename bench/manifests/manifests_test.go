@@ -78,6 +78,20 @@ func TestTLSListener(t *testing.T) {
 	}
 }
 
+// TestAccessLog: with Options.AccessLog, the gateway logs to that file in
+// the default format.
+func TestAccessLog(t *testing.T) {
+	files := manifests.Generate(manifests.Options{Routes: 10, Port: 8080, AccessLog: "/logs/access.log"})
+	cfg, problems := compile.Compile(manifests.Set(files))
+	for _, p := range problems {
+		t.Error(p)
+	}
+	gw := cfg.Gateway(manifests.Gateway)
+	if gw == nil || gw.AccessLog == nil || gw.AccessLog.Path != "/logs/access.log" || gw.AccessLog.Text != "" || len(gw.AccessLog.JSON) != 0 {
+		t.Fatalf("gateway access log %+v", gw)
+	}
+}
+
 // TestWriteDirLoads checks that a written set reads back through the file
 // source unchanged and that no temporary file is left behind.
 func TestWriteDirLoads(t *testing.T) {
