@@ -45,16 +45,10 @@ func TestH1WaitsForLateReplies(t *testing.T) {
 			// A head longer than the connection's write buffer goes out in parts.
 			req.Header.Set("X-Long", strings.Repeat("x", 6000))
 		}
-		res, err := tr.RoundTrip(req)
-		if err != nil {
-			cancel()
-			t.Fatalf("request %d: %v", i, err)
-		}
-		got, err := io.ReadAll(res.Body)
-		res.Body.Close()
+		got := roundTripText(t, tr, req)
 		cancel()
-		if want := fmt.Sprintf("GET /r%d HTTP/1.1 %d", i, (i-1)%perConn+1); err != nil || string(got) != want {
-			t.Fatalf("request %d: %q, %v; want %q", i, got, err, want)
+		if want := fmt.Sprintf("GET /r%d HTTP/1.1 %d", i, (i-1)%perConn+1); got != want {
+			t.Fatalf("request %d: %q; want %q", i, got, want)
 		}
 		if i == readAtOnceWindow+1 && !awaitingReplies(tr, b.addr) {
 			t.Fatalf("after %d late replies the connection still reads at once", readAtOnceWindow)
@@ -99,8 +93,8 @@ func TestH1WaitForReplyEndsWithItsRequest(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/r%d", b.addr, i), nil)
-		res, err := tr.RoundTrip(req)
 		if i == stallAt {
+			res, err := tr.RoundTrip(req)
 			cancel()
 			if err == nil {
 				res.Body.Close()
@@ -111,15 +105,10 @@ func TestH1WaitForReplyEndsWithItsRequest(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil {
-			cancel()
-			t.Fatalf("request %d: %v", i, err)
-		}
-		got, err := io.ReadAll(res.Body)
-		res.Body.Close()
+		got := roundTripText(t, tr, req)
 		cancel()
-		if want := fmt.Sprintf("GET /r%d HTTP/1.1", i); err != nil || string(got) != want {
-			t.Fatalf("request %d: %q, %v; want %q", i, got, err, want)
+		if want := fmt.Sprintf("GET /r%d HTTP/1.1", i); got != want {
+			t.Fatalf("request %d: %q; want %q", i, got, want)
 		}
 	}
 	if n := b.conns.Load(); n != 2 {
@@ -134,4 +123,20 @@ func awaitingReplies(tr *h1Transport, addr string) bool {
 	defer tr.mu.Unlock()
 	p := tr.pools[addr]
 	return p != nil && len(p.idle) == 1 && p.idle[0].pace.awaitLeft > 0
+}
+
+// roundTripText sends req through tr and returns the response's body; an
+// error fails the test.
+func roundTripText(t *testing.T, tr *h1Transport, req *http.Request) string {
+	t.Helper()
+	res, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s: %v", req.URL.Path, err)
+	}
+	defer res.Body.Close()
+	got, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s: reading the body: %v", req.URL.Path, err)
+	}
+	return string(got)
 }
