@@ -132,7 +132,7 @@ func TestStatsAndMarkdown(t *testing.T) {
 	if o.rounds != 1 || o.duration != 2*time.Second || o.routes != 1000 {
 		t.Errorf("smoke defaults not applied: %+v", o)
 	}
-	rep := &report{o: o, targets: []*target{{name: "direct"}, {name: "nginx"}, {name: "meshgate"}}, rss: map[string]rssInfo{}}
+	rep := &report{o: o, targets: []*target{{name: "direct"}, {name: "nginx", notes: "worker_processes 1"}, {name: "meshgate"}}, rss: map[string]rssInfo{}}
 	for round, rps := range []float64{100, 300, 200} {
 		rep.samples = append(rep.samples,
 			sample{target: "nginx", load: "h1-c50", round: round, res: result{requests: 1000, rps: rps, p99: time.Millisecond}, cpu: 0.5, backendCPU: 0.25, hasBackend: true},
@@ -152,7 +152,8 @@ func TestStatsAndMarkdown(t *testing.T) {
 	// meshgate: 100 + 50 s of CPU per 100k requests for itself and the
 	// backend, against nginx's 50 + 25.
 	for _, want := range []string{"| meshgate | 100 | 50–150 (100 %) | 0.50× |", "| 2.00× |", "| 100.00 | 2.00× | – | 50.00 | 2.00× | 0 |",
-		"| meshgate | 1 | 60.0 | 3.00× | – | 16.0 | 2.00× | 40.0 |"} {
+		"| meshgate | 1 | 60.0 | 3.00× | – | 16.0 | 2.00× | 40.0 |",
+		"\n- nginx: worker_processes 1\n"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

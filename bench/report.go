@@ -112,7 +112,12 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "- %s; %d interleaved round(s) of %s per target and load, each after a %s warm-up\n", pinningLine(o), o.rounds, o.duration, o.warmup)
 	fmt.Fprintf(&b, "- %s\n", sessionLine())
 	if accessLogs {
-		b.WriteString("- access logs on (`-access-log`): every proxy logs each request to a file in the output directory; meshgate in Envoy's default format, written in batches; nginx `access_log ... combined buffer=64k flush=1s`; HAProxy `option httplog` to its standard output; Caddy `log { output file ... }`\n")
+		b.WriteString("- access logs on (`-access-log`): every proxy logs each request to a file in the output directory, as its line below says\n")
+	}
+	for _, t := range r.targets {
+		if t.notes != "" {
+			fmt.Fprintf(&b, "- %s: %s\n", t.name, t.notes)
+		}
 	}
 	if line := speedLine(r.samples, o.serverCPU); line != "" {
 		b.WriteString(line + "\n")

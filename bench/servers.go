@@ -123,7 +123,7 @@ func startNginx(ctx context.Context, dir, cpu string, backend int, cf certFiles)
 	nginxLog, logNote := "access_log off;", "access_log off"
 	if accessLogs {
 		nginxLog = fmt.Sprintf("access_log %s combined buffer=64k flush=1s;", filepath.Join(dir, "nginx-access.log"))
-		logNote = "access_log combined buffer=64k flush=1s"
+		logNote = "`access_log ... combined buffer=64k flush=1s`"
 	}
 	conf := fmt.Sprintf(`worker_processes 1;
 daemon off;
@@ -182,7 +182,7 @@ func startHAProxy(ctx context.Context, dir, cpu string, backend int, cf certFile
 	if accessLogs {
 		haLog = "\n    log stdout format raw local0"
 		haDefaults = "\n    log global\n    option httplog"
-		logNote = "option httplog to its standard output (its log file)"
+		logNote = "`log stdout format raw local0`, `option httplog` (its standard output goes to its log file)"
 	}
 	conf := fmt.Sprintf(`global
     nbthread 1
@@ -241,7 +241,7 @@ func startCaddy(ctx context.Context, dir, cpu string, backend int, cf certFiles)
 	logNote := "no access log"
 	if accessLogs {
 		proxy += fmt.Sprintf("\n\tlog {\n\t\toutput file %s\n\t}", filepath.Join(dir, "caddy-access.log"))
-		logNote = "access log to a file"
+		logNote = "`log { output file ... }`"
 	}
 	conf := fmt.Sprintf(`{
 	admin off
@@ -351,7 +351,7 @@ func startMeshgate(ctx context.Context, bin, dir, cpu, name string, routes, back
 	}
 	u := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	m := &meshgate{target: &target{name: name, h1: u, h2c: u, path: path, proc: p,
-		notes: fmt.Sprintf("GOMAXPROCS=1, %d GatewayRoute(s), request %s%s", routes, path, map[bool]string{true: ", access log in Envoy's default format"}[accessLogs])},
+		notes: fmt.Sprintf("GOMAXPROCS=1, %d GatewayRoute(s), request %s%s", routes, path, map[bool]string{true: ", access log in Envoy's default format, written in batches"}[accessLogs])},
 		dir: mdir, admin: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), port: ports[0]}
 	if cf != nil {
 		u = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
