@@ -350,8 +350,11 @@ func startMeshgate(ctx context.Context, bin, dir, cpu, name string, routes, back
 		return nil, err
 	}
 	u := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	m := &meshgate{target: &target{name: name, h1: u, h2c: u, path: path, proc: p,
-		notes: fmt.Sprintf("GOMAXPROCS=1, %d GatewayRoute(s), request %s%s", routes, path, map[bool]string{true: ", access log in Envoy's default format, written in batches"}[accessLogs])},
+	notes := fmt.Sprintf("GOMAXPROCS=1, %d GatewayRoute(s), request %s", routes, path)
+	if accessLogs {
+		notes += ", access log in Envoy's default format, written in batches"
+	}
+	m := &meshgate{target: &target{name: name, h1: u, h2c: u, path: path, proc: p, notes: notes},
 		dir: mdir, admin: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), port: ports[0]}
 	if cf != nil {
 		u = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
