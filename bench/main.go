@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"os"
 	"os/exec"
@@ -435,6 +436,11 @@ func measure(ctx context.Context, o *options, rep *report, backend *target) erro
 					continue
 				}
 				url := base + t.path
+				if t.accessLog != "" {
+					if err := os.Truncate(t.accessLog, 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+						return fmt.Errorf("%s: emptying its access log: %w", t.name, err)
+					}
+				}
 				scratch := filepath.Join(o.out, fmt.Sprintf("r%d-%s-%s", round, l.name, t.name))
 				if _, out, err := l.run(o.loadCPU, url, o.warmup, scratch+"-warmup"); err != nil {
 					return fmt.Errorf("warm-up of %s, %s: %w\n%s", t.name, l.name, err, out)

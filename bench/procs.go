@@ -36,7 +36,8 @@ var ownSessions bool
 // start runs argv pinned to cpu with taskset, in a process group of its own
 // so that stop reaches its workers too, with stdout and stderr in logPath.
 func start(name, cpu, logPath string, env []string, argv ...string) (*process, error) {
-	log, err := os.Create(logPath)
+	// Appended to, so that the runner may empty it while it is written.
+	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,10 @@ type target struct {
 	proc *process
 	// notes is how it is configured, for the report.
 	notes string
+	// accessLog is the file it logs requests to (-access-log), emptied
+	// before each load it is measured under, so that a run's logs hold
+	// the last run's lines and not many gigabytes.
+	accessLog string
 }
 
 func (t *target) pid() int { return t.proc.pid() }
@@ -120,9 +124,10 @@ func startNginx(ctx context.Context, dir, cpu string, backend int, cf certFiles)
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_set_header X-Forwarded-Host $host;
         }`
-	nginxLog, logNote := "access_log off;", "access_log off"
+	nginxLog, logNote, logPath := "access_log off;", "access_log off", ""
 	if accessLogs {
-		nginxLog = fmt.Sprintf("access_log %s combined buffer=64k flush=1s;", filepath.Join(dir, "nginx-access.log"))
+		logPath = filepath.Join(dir, "nginx-access.log")
+		nginxLog = fmt.Sprintf("access_log %s combined buffer=64k flush=1s;", logPath)
 		logNote = "`access_log ... combined buffer=64k flush=1s`"
 	}
 	conf := fmt.Sprintf(`worker_processes 1;
@@ -164,7 +169,7 @@ http {
 		return nil, err
 	}
 	t := &target{name: "nginx", h1: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), h2c: fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
-		tls: fmt.Sprintf("https://127.0.0.1:%d", ports[2]), path: "/items/42", proc: p,
+		tls: fmt.Sprintf("https://127.0.0.1:%d", ports[2]), path: "/items/42", proc: p, accessLog: logPath,
 		notes: "worker_processes 1, upstream keepalive 512, " + logNote + "; h2c on a second port (`listen ... http2`), TLS on a third (`listen ... ssl http2`)"}
 	return t, waitServing(ctx, t.h1+t.path, p)
 }
@@ -178,8 +183,11 @@ func startHAProxy(ctx context.Context, dir, cpu string, backend int, cf certFile
 	if err != nil {
 		return nil, err
 	}
-	haLog, haDefaults, logNote := "", "", "no log"
+	haLog, haDefaults, logNote, logPath := "", "", "no log", ""
 	if accessLogs {
+		// HAProxy clears O_APPEND on its standard output, so an emptied
+		// log keeps its length as a hole and takes no space for it.
+		logPath = filepath.Join(dir, "haproxy.log")
 		haLog = "\n    log stdout format raw local0"
 		haDefaults = "\n    log global\n    option httplog"
 		logNote = "`log stdout format raw local0`, `option httplog` (its standard output goes to its log file)"
@@ -218,7 +226,7 @@ backend be
 		return nil, err
 	}
 	u := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	t := &target{name: "haproxy", h1: u, h2c: u, tls: fmt.Sprintf("https://127.0.0.1:%d", ports[1]), path: "/items/42", proc: p,
+	t := &target{name: "haproxy", h1: u, h2c: u, tls: fmt.Sprintf("https://127.0.0.1:%d", ports[1]), path: "/items/42", proc: p, accessLog: logPath,
 		notes: "nbthread 1, http-reuse always, option forwardfor, " + logNote + "; TLS on a second frontend (`alpn h2,http/1.1`)"}
 	return t, waitServing(ctx, t.h1+t.path, p)
 }
@@ -238,10 +246,13 @@ func startCaddy(ctx context.Context, dir, cpu string, backend int, cf certFiles)
 			keepalive_idle_conns_per_host 1024
 		}
 	}`, backend)
-	logNote := "no access log"
+	logNote, logPath := "no access log", ""
 	if accessLogs {
-		proxy += fmt.Sprintf("\n\tlog {\n\t\toutput file %s\n\t}", filepath.Join(dir, "caddy-access.log"))
-		logNote = "`log { output file ... }`"
+		// Not rolled: rolling would compress the old files on the
+		// server's CPU, and the runner empties the file between loads.
+		logPath = filepath.Join(dir, "caddy-access.log")
+		proxy += fmt.Sprintf("\n\tlog {\n\t\toutput file %s {\n\t\t\troll_disabled\n\t\t}\n\t}", logPath)
+		logNote = "`log { output file ... { roll_disabled } }`"
 	}
 	conf := fmt.Sprintf(`{
 	admin off
@@ -274,7 +285,7 @@ https://127.0.0.1:%[2]d {
 		return nil, err
 	}
 	u := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	t := &target{name: "caddy", h1: u, h2c: u, tls: fmt.Sprintf("https://127.0.0.1:%d", ports[1]), path: "/items/42", proc: p,
+	t := &target{name: "caddy", h1: u, h2c: u, tls: fmt.Sprintf("https://127.0.0.1:%d", ports[1]), path: "/items/42", proc: p, accessLog: logPath,
 		notes: "GOMAXPROCS=1, keepalive_idle_conns(_per_host) 1024, h1+h2c, TLS (h1+h2) on a second site, " + logNote}
 	return t, waitServing(ctx, t.h1+t.path, p)
 }
@@ -354,7 +365,7 @@ func startMeshgate(ctx context.Context, bin, dir, cpu, name string, routes, back
 	if accessLogs {
 		notes += ", access log in Envoy's default format, written in batches"
 	}
-	m := &meshgate{target: &target{name: name, h1: u, h2c: u, path: path, proc: p, notes: notes},
+	m := &meshgate{target: &target{name: name, h1: u, h2c: u, path: path, proc: p, notes: notes, accessLog: mo.AccessLog},
 		dir: mdir, admin: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), port: ports[0]}
 	if cf != nil {
 		u = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
