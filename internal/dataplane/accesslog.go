@@ -244,9 +244,10 @@ type logWriter struct {
 	warned atomic.Bool
 	log    *slog.Logger
 
-	mu     sync.Mutex // guards what follows, up to wmu
-	buf    []byte     // lines not yet written
-	armed  bool       // timer will flush buf
+	mu  sync.Mutex // guards what follows, up to wmu
+	buf []byte     // lines not yet written; while it holds any, timer will flush them
+	// timer is set by each line that finds buf empty; a flush leaves it
+	// pending, and it then finds nothing, or the lines that came since.
 	timer  *time.Timer
 	closed bool // lines after close are written at once
 
@@ -265,10 +266,10 @@ const (
 // writeLine takes one whole line.
 func (w *logWriter) writeLine(line []byte) {
 	w.mu.Lock()
+	first := len(w.buf) == 0
 	w.buf = append(w.buf, line...)
 	if len(w.buf) < logFlushSize && !w.closed {
-		if !w.armed {
-			w.armed = true
+		if first {
 			if w.timer == nil {
 				w.timer = time.AfterFunc(logFlushDelay, w.flush)
 			} else {
@@ -289,7 +290,6 @@ func (w *logWriter) flush() {
 
 // flushLocked is flush with w.mu held, which it releases.
 func (w *logWriter) flushLocked() {
-	w.armed = false // a timer still pending finds nothing, or the next lines
 	if len(w.buf) == 0 {
 		w.mu.Unlock()
 		return
