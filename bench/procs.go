@@ -158,19 +158,20 @@ func memoryOf(pid int) rssInfo {
 		m.procs++
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
-			name, v, ok := strings.Cut(sc.Text(), ":")
-			if !ok {
+			name, v, _ := strings.Cut(sc.Text(), ":")
+			var sum *int64
+			switch name {
+			case "VmHWM":
+				sum = &m.bytes
+			case "RssAnon":
+				sum = &m.anon
+			case "RssFile":
+				sum = &m.file
+			default:
 				continue
 			}
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			switch name {
-			case "VmHWM":
-				m.bytes += kb << 10
-			case "RssAnon":
-				m.anon += kb << 10
-			case "RssFile":
-				m.file += kb << 10
-			}
+			*sum += kb << 10
 		}
 		f.Close()
 	}
