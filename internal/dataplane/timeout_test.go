@@ -83,4 +83,23 @@ func TestWatchdog(t *testing.T) {
 		newWatchdog(rc, time.Hour, 20*time.Millisecond, time.Now(), true)
 		rc.cancelled(t, errStreamIdle)
 	})
+	// Activity is noted only while the idle limit can come first.
+	for _, c := range []struct {
+		timeout, idle time.Duration
+		armed, want   bool
+	}{
+		{15 * time.Second, 5 * time.Minute, true, false}, // the defaults: the deadline comes first
+		{time.Minute, time.Minute, true, false},
+		{time.Minute, time.Second, true, true},
+		{15 * time.Second, 5 * time.Minute, false, true}, // a body still to come: the deadline is not armed
+		{0, 5 * time.Minute, true, true},
+		{15 * time.Second, 0, true, false},
+	} {
+		w := newWatchdog(newRecordCancel(), c.timeout, c.idle, time.Now().Add(-time.Second), c.armed)
+		w.touch()
+		if noted := w.last.Load() != 0; noted != c.want {
+			t.Errorf("timeout %v, idle %v, armed %v: activity noted %v, want %v", c.timeout, c.idle, c.armed, noted, c.want)
+		}
+		w.release()
+	}
 }
