@@ -236,8 +236,9 @@ func monoNow() time.Duration { return time.Since(monoEpoch) }
 // wall clock since the process started and is not for printing.
 func monoTime() time.Time { return monoEpoch.Add(monoNow()) }
 
-// put returns a connection whose exchange is complete to its pool.
-func (t *h1Transport) put(pc *h1Conn) {
+// put returns a connection whose exchange completed at now (monoNow) to
+// its pool.
+func (t *h1Transport) put(pc *h1Conn, now time.Duration) {
 	if pc.closeAfter || pc.br.Buffered() > 0 {
 		// Bytes beyond the response: the endpoint is out of step.
 		pc.c.Close()
@@ -245,7 +246,7 @@ func (t *h1Transport) put(pc *h1Conn) {
 	}
 	pc.reused = true
 	pc.wrote = nil
-	pc.idleSince = monoNow()
+	pc.idleSince = now
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -817,6 +818,11 @@ type h1Body struct {
 	remain  int64 // bytes left of the body (length) or of the chunk; -1: unknown
 	inChunk bool  // between a chunk's size line and its data's CRLF
 	err     error // sticky
+	// ended is monoNow when the body ended and its connection went back
+	// to the pool: the end of the exchange too, but for the write of the
+	// last bytes read, which the proxy records without reading the clock
+	// again. 0: not (yet) so.
+	ended time.Duration
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
@@ -975,7 +981,8 @@ func (b *h1Body) finish(reuse bool) {
 		pc.c.Close()
 		return
 	}
-	pc.t.put(pc)
+	b.ended = monoNow()
+	pc.t.put(pc, b.ended)
 }
 
 func waitWrote(ch chan struct{}) bool {

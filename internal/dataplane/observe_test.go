@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -360,5 +362,33 @@ meshgate_requests_total{code="503",gateway="gw",gateway_route="r",virtual_node="
 	// promtool check metrics runs the same linter.
 	if problems, err := testutil.CollectAndLint(m.requests); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
+	}
+}
+
+// TestDurationCoversTheBody: the duration a direct-path exchange records
+// ends with the upstream's body, whose end the transport notes when it
+// pools the connection, not with the response head.
+func TestDurationCoversTheBody(t *testing.T) {
+	const pause = 60 * time.Millisecond
+	b := startBackend(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first part, ")
+		w.(http.Flusher).Flush()
+		time.Sleep(pause)
+		io.WriteString(w, "last part")
+	}))
+	path := filepath.Join(t.TempDir(), "access.log")
+	cfg := meshConfig([]*ir.Listener{listenerOf(8080, route("demo/r", "b", ir.Match{Prefix: "/"}))}, b)
+	cfg.Gateways[0].AccessLog = &ir.AccessLog{Path: path, Text: "%DURATION%\n"}
+	g := startGateway(t, cfg)
+	for range 2 { // the second on a pooled connection
+		if res := g.do(request{path: "/slow"}); res.status != http.StatusOK || res.body != "first part, last part" {
+			t.Fatalf("status %d, body %q", res.status, res.body)
+		}
+	}
+	for _, l := range g.logLines(path) {
+		ms, err := strconv.Atoi(l)
+		if err != nil || ms < int(pause/time.Millisecond) || ms > 10_000 {
+			t.Errorf("duration %q ms, want at least the backend's %v pause", l, pause)
+		}
 	}
 }

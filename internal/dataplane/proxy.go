@@ -266,6 +266,7 @@ func (p *Plane) proxyH1(e *exchange, c *call) {
 		panic(http.ErrAbortHandler)
 	}
 	res.Body.Close() // now, so that the trailers are in
+	e.ended = c.res.body.ended
 	if hw != nil && hw.lines != nil {
 		// The lines belong to the call, which may serve another request
 		// once this returns: a head written after that (no body came)

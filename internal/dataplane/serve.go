@@ -64,6 +64,9 @@ type exchange struct {
 	bytesRecv    atomic.Int64 // written by the transport's body reader
 	upstreamTime time.Duration
 	upstreamSent time.Time
+	// ended is monoNow when the direct path's response body ended, as its
+	// transport noted it (h1Body.ended); 0: not known.
+	ended time.Duration
 }
 
 func (e *exchange) Header() http.Header { return e.w.Header() }
@@ -395,7 +398,12 @@ func (c *countingBody) Close() error {
 
 // record writes the access log line and the metrics of a finished exchange.
 func (p *Plane) record(e *exchange) {
-	elapsed := time.Since(e.start)
+	var elapsed time.Duration
+	if e.ended != 0 {
+		elapsed = e.ended - e.start.Sub(monoEpoch) // a clock read saved
+	} else {
+		elapsed = time.Since(e.start)
+	}
 	gateway, route, service := "", "", ""
 	if e.snap != nil {
 		gateway = e.snap.gateway
