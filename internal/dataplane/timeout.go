@@ -71,11 +71,6 @@ type watchdog struct {
 	last    atomic.Int64 // last activity, nanoseconds since base
 
 	armedAtStart bool // newWatchdog armed it: arm has nothing to do
-	// touches: activity moves the idle limit. Not once a deadline no
-	// later than it is armed: the idle limit, counted from any activity
-	// after that, can only come after the deadline, and each touch would
-	// read the clock for nothing. The defaults, 15 s and 5 minutes, are so.
-	touches bool
 
 	mu       sync.Mutex
 	timer    *time.Timer
@@ -113,7 +108,6 @@ func (w *watchdog) start(cancel canceler, timeout, idle time.Duration, start tim
 	if w.armedAtStart {
 		w.deadline = timeout
 	}
-	w.touches = idle > 0 && !(w.armedAtStart && timeout <= idle)
 	if idle > 0 || w.deadline != 0 {
 		// start was just taken: the time since is the routing's few
 		// microseconds, by which the timer may fire late.
@@ -121,9 +115,12 @@ func (w *watchdog) start(cancel canceler, timeout, idle time.Duration, start tim
 	}
 }
 
-// touch records activity on the stream.
+// touch records activity on the stream. Not once a deadline no later
+// than the idle limit is armed: the idle limit, counted from any activity
+// after that, can only come after the deadline, and the touch would read
+// the clock for nothing. The defaults, 15 s and 5 minutes, are so.
 func (w *watchdog) touch() {
-	if w.touches {
+	if w.idle > 0 && !(w.armedAtStart && w.timeout <= w.idle) {
 		w.last.Store(int64(time.Since(w.base)))
 	}
 }
